@@ -1,0 +1,8 @@
+if(KALMANSCAN_BUILD_TESTS)
+  enable_testing()
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+endif()
+if(KALMANSCAN_BUILD_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()
