@@ -36,6 +36,9 @@ struct Layout {
   /// Throws Error when offsets are given but are not batch + 1 ascending entries.
   void validate() const {
     if (is_uniform()) return;
+    if (offsets.size() != batch + 1)
+      throw Error("scan layout: offsets has " + std::to_string(offsets.size()) + " entries, expected batch + 1 = " +
+                  std::to_string(batch + 1));
     for (std::size_t b = 0; b < batch; ++b)
       if (offsets[b + 1] < offsets[b])
         throw Error("scan layout: offsets must ascend, but offsets[" + std::to_string(b + 1) +

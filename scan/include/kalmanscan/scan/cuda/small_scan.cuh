@@ -1,0 +1,96 @@
+// Device scan for small elements (up to a few dozen bytes) through CUB's single-pass
+// decoupled look-back scans: cub::DeviceScan::InclusiveScan for one sequence,
+// InclusiveScanByKey (key = sequence index) for a batch. Leaves are read through a
+// transform iterator and prefixes handed to the sink through a tabulate output iterator,
+// so nothing but CUB's tile state is stored.
+#pragma once
+
+#include <cub/device/device_scan.cuh>
+#include <thrust/iterator/counting_iterator.h>
+#include <thrust/iterator/tabulate_output_iterator.h>
+#include <thrust/iterator/transform_iterator.h>
+
+#include "kalmanscan/scan/cuda/adapters.cuh"
+
+namespace kalmanscan::scan::cuda::detail {
+
+/// Scan position j → (sequence b, index i): positions run in scan order (reversed for reverse scans).
+struct ScanPosition {
+  std::size_t length, total;
+  bool reverse;
+  __host__ __device__ void locate(std::size_t j, std::size_t& b, std::size_t& i) const {
+    const std::size_t flat = reverse ? total - 1 - j : j;
+    b = flat / length;
+    i = flat - b * length;
+  }
+  /// True at the first position, in scan order, of a sequence (where the carry-in enters).
+  __host__ __device__ bool first(std::size_t i) const { return reverse ? i + 1 == length : i == 0; }
+  /// True at the last position, in scan order, of a sequence (where the carry-out leaves).
+  __host__ __device__ bool last(std::size_t i) const { return reverse ? i == 0 : i + 1 == length; }
+};
+
+template <class Op, class Leaf>
+struct LeafAtPosition {
+  Leaf leaf;
+  ScanPosition pos;
+  const element_t<Op>* carry_in;  // batch elements or null
+  __host__ __device__ element_t<Op> operator()(std::size_t j) const {
+    std::size_t b, i;
+    pos.locate(j, b, i);
+    element_t<Op> x = leaf(b, i);
+    if (carry_in && pos.first(i)) x = pos.reverse ? Op::combine(x, carry_in[b]) : Op::combine(carry_in[b], x);
+    return x;
+  }
+};
+
+template <class Op, class Sink>
+struct SinkAtPosition {
+  Sink sink;
+  ScanPosition pos;
+  element_t<Op>* carry_out;  // batch elements or null
+  template <class Index>
+  __host__ __device__ void operator()(Index j, const element_t<Op>& v) const {
+    std::size_t b, i;
+    pos.locate(static_cast<std::size_t>(j), b, i);
+    sink(b, i, v);
+    if (carry_out && pos.last(i)) carry_out[b] = v;
+  }
+};
+
+struct SequenceOfPosition {
+  ScanPosition pos;
+  __host__ __device__ std::size_t operator()(std::size_t j) const {
+    std::size_t b, i;
+    pos.locate(j, b, i);
+    return b;
+  }
+};
+
+template <class Op, bool Reverse, class Leaf, class Sink>
+cudaError_t small_scan_dir(void* d_temp, std::size_t& temp_bytes, Leaf leaf, Sink sink, std::size_t batch,
+                           std::size_t length, const element_t<Op>* d_carry_in, element_t<Op>* d_carry_out,
+                           cudaStream_t stream) {
+  const ScanPosition pos{length, batch * length, Reverse};
+  auto values = thrust::make_transform_iterator(thrust::counting_iterator<std::size_t>(0),
+                                                LeafAtPosition<Op, Leaf>{leaf, pos, d_carry_in});
+  auto out = thrust::make_tabulate_output_iterator(SinkAtPosition<Op, Sink>{sink, pos, d_carry_out});
+  const unsigned long long n = batch * length;
+  if (batch == 1)
+    return cub::DeviceScan::InclusiveScan(d_temp, temp_bytes, values, out, TimeOrderCombine<Op, Reverse>{}, n,
+                                          stream);
+  auto keys = thrust::make_transform_iterator(thrust::counting_iterator<std::size_t>(0), SequenceOfPosition{pos});
+  return cub::DeviceScan::InclusiveScanByKey(d_temp, temp_bytes, keys, values, out, TimeOrderCombine<Op, Reverse>{},
+                                             n, ::cuda::std::equal_to<>{}, stream);
+}
+
+/// CUB-style: with d_temp == nullptr only sets temp_bytes. Requires batch·length > 0.
+template <class Op, class Leaf, class Sink>
+cudaError_t small_scan(void* d_temp, std::size_t& temp_bytes, Leaf leaf, Sink sink, std::size_t batch,
+                       std::size_t length, Direction dir, const element_t<Op>* d_carry_in,
+                       element_t<Op>* d_carry_out, cudaStream_t stream) {
+  if (dir == Direction::reverse)
+    return small_scan_dir<Op, true>(d_temp, temp_bytes, leaf, sink, batch, length, d_carry_in, d_carry_out, stream);
+  return small_scan_dir<Op, false>(d_temp, temp_bytes, leaf, sink, batch, length, d_carry_in, d_carry_out, stream);
+}
+
+}  // namespace kalmanscan::scan::cuda::detail

@@ -1,0 +1,6 @@
+#include "array_scan.cuh"
+
+KALMANSCAN_INSTANTIATE_GPU_ARRAY_SCAN(kalmanscan::scan::AffineOp<float>);
+#if KALMANSCAN_CUDA_FULL_INSTANTIATIONS
+KALMANSCAN_INSTANTIATE_GPU_ARRAY_SCAN(kalmanscan::scan::AffineOp<double>);
+#endif
