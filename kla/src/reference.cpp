@@ -3,18 +3,13 @@
 #include <algorithm>
 #include <vector>
 
+#include "index.hpp"
+
 namespace kalmanscan::kla {
 
 namespace {
 
-// Flat row-major indices of the tensors of tensors.hpp.
-struct Index {
-  Shape s;
-  std::size_t seq(std::size_t b, std::size_t t, std::size_t m) const { return (b * s.L + t) * s.M + m; }
-  std::size_t key(std::size_t b, std::size_t t, std::size_t j) const { return (b * s.L + t) * s.S + j; }
-  std::size_t param(std::size_t m, std::size_t j) const { return m * s.S + j; }
-  std::size_t state(std::size_t b, std::size_t m, std::size_t j) const { return (b * s.M + m) * s.S + j; }
-};
+using detail::Index;
 
 double at_or(std::span<const double> x, std::size_t i, double fallback) { return x.empty() ? fallback : x[i]; }
 

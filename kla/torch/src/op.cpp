@@ -1,0 +1,277 @@
+// kalmanscan::kla_scan: schema, shape checks, CPU kernels on kla::forward / kla::backward, the
+// autograd kernel, and the step-by-step torch-ops version of the same recurrence.
+#include "kalmanscan/kla/torch/op.hpp"
+
+#include <torch/library.h>
+#include <torch/torch.h>
+
+#include <span>
+#include <string>
+#include <tuple>
+
+#include "kalmanscan/kla/error.hpp"
+#include "kalmanscan/kla/kla.hpp"
+
+namespace kalmanscan::kla::nn {
+
+namespace {
+
+using at::Tensor;
+using c10::optional;
+using Tensor4 = std::tuple<Tensor, Tensor, Tensor, Tensor>;
+using Tensor8 = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
+
+std::string sizes_string(c10::IntArrayRef sizes) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
+  return s + "]";
+}
+std::string sizes_string(const Tensor& t) { return t.defined() ? sizes_string(t.sizes()) : "(undefined)"; }
+
+// Throws kla::Error unless `t` is a floating tensor on `device` with exactly the sizes `dims`.
+void check_tensor(const char* name, const Tensor& t, std::initializer_list<int64_t> dims, const char* dims_text,
+                  const c10::Device& device) {
+  if (!t.defined()) throw Error(std::string("kla_scan: ") + name + " is an undefined tensor");
+  const bool ok = t.dim() == int64_t(dims.size()) && std::equal(dims.begin(), dims.end(), t.sizes().begin());
+  if (!ok)
+    throw Error(std::string("kla_scan: ") + name + " has shape " + sizes_string(t) + ", expected " + dims_text + " = " +
+                sizes_string(c10::IntArrayRef(dims)));
+  if (!at::isFloatingType(t.scalar_type()))
+    throw Error(std::string("kla_scan: ") + name + " has dtype " + std::string(c10::toString(t.scalar_type())) +
+                ", expected a floating dtype (float64, float32, bfloat16 or float16)");
+  if (t.device() != device)
+    throw Error(std::string("kla_scan: ") + name + " is on " + t.device().str() + ", v on " + device.str());
+}
+
+bool present(const optional<Tensor>& t) { return t.has_value() && t->defined(); }
+
+// The shape of the problem and its arithmetic dtype (fp64 if any input is fp64, else fp32).
+struct Checked {
+  Shape shape;
+  at::ScalarType dtype;
+};
+
+// Throws kla::Error naming the first tensor of the wrong rank, shape, dtype or device.
+Checked check(const Tensor& v, const Tensor& lam_v, const Tensor& k, const Tensor& q, const Tensor& a_bar,
+              const Tensor& p_bar, const optional<Tensor>& lam0, const optional<Tensor>& eta0) {
+  if (!v.defined() || v.dim() != 3) throw Error("kla_scan: v has shape " + sizes_string(v) + ", expected [B, L, M]");
+  if (!k.defined() || k.dim() != 3) throw Error("kla_scan: k has shape " + sizes_string(k) + ", expected [B, L, S]");
+  const int64_t B = v.size(0), L = v.size(1), M = v.size(2), S = k.size(2);
+  const c10::Device dev = v.device();
+  check_tensor("v", v, {B, L, M}, "[B, L, M]", dev);
+  check_tensor("lam_v", lam_v, {B, L, M}, "[B, L, M]", dev);
+  check_tensor("k", k, {B, L, S}, "[B, L, S]", dev);
+  check_tensor("q", q, {B, L, S}, "[B, L, S]", dev);
+  check_tensor("a_bar", a_bar, {M, S}, "[M, S]", dev);
+  check_tensor("p_bar", p_bar, {M, S}, "[M, S]", dev);
+  if (present(lam0)) check_tensor("lam0", *lam0, {B, M, S}, "[B, M, S]", dev);
+  if (present(eta0)) check_tensor("eta0", *eta0, {B, M, S}, "[B, M, S]", dev);
+  bool any_double = false;
+  for (const Tensor* t : {&v, &lam_v, &k, &q, &a_bar, &p_bar}) any_double |= t->scalar_type() == at::kDouble;
+  if (present(lam0)) any_double |= lam0->scalar_type() == at::kDouble;
+  if (present(eta0)) any_double |= eta0->scalar_type() == at::kDouble;
+  return {Shape{std::size_t(B), std::size_t(L), std::size_t(M), std::size_t(S)}, any_double ? at::kDouble : at::kFloat};
+}
+
+// The inputs checked, converted to the arithmetic dtype and made contiguous.
+struct Prepared {
+  Shape shape;
+  at::ScalarType dtype;
+  Tensor v, lam_v, k, q, a_bar, p_bar, lam0, eta0;  // lam0/eta0 undefined when absent
+};
+
+Prepared prepare(const Tensor& v, const Tensor& lam_v, const Tensor& k, const Tensor& q, const Tensor& a_bar,
+                 const Tensor& p_bar, const optional<Tensor>& lam0, const optional<Tensor>& eta0) {
+  const Checked c = check(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+  auto conv = [&](const Tensor& t) { return t.to(c.dtype).contiguous(); };
+  return {c.shape,        c.dtype,     conv(v),
+          conv(lam_v),    conv(k),     conv(q),
+          conv(a_bar),    conv(p_bar), present(lam0) ? conv(*lam0) : Tensor(),
+          present(eta0) ? conv(*eta0) : Tensor()};
+}
+
+template <class T>
+std::span<const T> cspan(const Tensor& t) {
+  if (!t.defined()) return {};
+  return {t.data_ptr<T>(), std::size_t(t.numel())};
+}
+template <class T>
+std::span<T> mspan(const Tensor& t) {
+  if (!t.defined()) return {};
+  return {t.data_ptr<T>(), std::size_t(t.numel())};
+}
+
+template <class T>
+Inputs<T> inputs_of(const Prepared& p) {
+  return {p.shape, cspan<T>(p.v), cspan<T>(p.lam_v), cspan<T>(p.k), cspan<T>(p.q), cspan<T>(p.a_bar),
+          cspan<T>(p.p_bar), cspan<T>(p.lam0), cspan<T>(p.eta0)};
+}
+
+Options cpu_options() {
+  Options o;
+  o.threads = unsigned(at::get_num_threads());
+  return o;
+}
+
+Tensor4 forward_cpu(const Tensor& v, const Tensor& lam_v, const Tensor& k, const Tensor& q, const Tensor& a_bar,
+                    const Tensor& p_bar, const optional<Tensor>& lam0, const optional<Tensor>& eta0) {
+  const Prepared p = prepare(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+  const auto& s = p.shape;
+  const auto opts = p.v.options();
+  const int64_t B = s.B, L = s.L, M = s.M, S = s.S;
+  Tensor y = at::empty({B, L, M}, opts), y_var = at::empty({B, L, M}, opts);
+  Tensor lam_T = at::empty({B, M, S}, opts), eta_T = at::empty({B, M, S}, opts);
+  AT_DISPATCH_FLOATING_TYPES(p.dtype, "kla_scan", [&] {
+    forward<scalar_t>(inputs_of<scalar_t>(p),
+                      Outputs<scalar_t>{mspan<scalar_t>(y), mspan<scalar_t>(y_var), mspan<scalar_t>(lam_T),
+                                        mspan<scalar_t>(eta_T)},
+                      cpu_options());
+  });
+  return {y, y_var, lam_T, eta_T};
+}
+
+// Gradients of Σ grad_out·out; lam0/eta0 gradients are returned for the given (or default) carried
+// state; all eight are in the arithmetic dtype.
+Tensor8 backward_cpu(const Tensor& v, const Tensor& lam_v, const Tensor& k, const Tensor& q, const Tensor& a_bar,
+                     const Tensor& p_bar, const optional<Tensor>& lam0, const optional<Tensor>& eta0,
+                     const optional<Tensor>& grad_y, const optional<Tensor>& grad_y_var,
+                     const optional<Tensor>& grad_lam_T, const optional<Tensor>& grad_eta_T) {
+  const Prepared p = prepare(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+  const auto& s = p.shape;
+  const int64_t B = s.B, L = s.L, M = s.M, S = s.S;
+  auto cot = [&](const optional<Tensor>& g, const char* name, std::initializer_list<int64_t> dims,
+                 const char* dims_text) -> Tensor {
+    if (!present(g)) return {};
+    check_tensor(name, *g, dims, dims_text, v.device());
+    return g->to(p.dtype).contiguous();
+  };
+  const Tensor gy = cot(grad_y, "grad_y", {B, L, M}, "[B, L, M]");
+  const Tensor gyv = cot(grad_y_var, "grad_y_var", {B, L, M}, "[B, L, M]");
+  const Tensor glT = cot(grad_lam_T, "grad_lam_T", {B, M, S}, "[B, M, S]");
+  const Tensor geT = cot(grad_eta_T, "grad_eta_T", {B, M, S}, "[B, M, S]");
+  const auto opts = p.v.options();
+  Tensor dv = at::empty({B, L, M}, opts), dlv = at::empty({B, L, M}, opts);
+  Tensor dk = at::empty({B, L, S}, opts), dq = at::empty({B, L, S}, opts);
+  Tensor da = at::empty({M, S}, opts), dp = at::empty({M, S}, opts);
+  Tensor dl0 = at::empty({B, M, S}, opts), de0 = at::empty({B, M, S}, opts);
+  AT_DISPATCH_FLOATING_TYPES(p.dtype, "kla_scan_backward", [&] {
+    using T = scalar_t;
+    backward<T>(inputs_of<T>(p), Cotangents<T>{cspan<T>(gy), cspan<T>(gyv), cspan<T>(glT), cspan<T>(geT)},
+                Gradients<T>{mspan<T>(dv), mspan<T>(dlv), mspan<T>(dk), mspan<T>(dq), mspan<T>(da), mspan<T>(dp),
+                             mspan<T>(dl0), mspan<T>(de0)},
+                cpu_options());
+  });
+  return {dv, dlv, dk, dq, da, dp, dl0, de0};
+}
+
+const auto& forward_op() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("kalmanscan::kla_scan", "")
+                             .typed<Tensor4(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                            const Tensor&, const optional<Tensor>&, const optional<Tensor>&)>();
+  return op;
+}
+
+const auto& backward_op() {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("kalmanscan::kla_scan_backward", "")
+          .typed<Tensor8(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                         const optional<Tensor>&, const optional<Tensor>&, const optional<Tensor>&,
+                         const optional<Tensor>&, const optional<Tensor>&, const optional<Tensor>&)>();
+  return op;
+}
+
+optional<Tensor> defined_or_none(const Tensor& t) { return t.defined() ? optional<Tensor>(t) : c10::nullopt; }
+
+// Autograd: saves the inputs (not the states) and runs kla_scan_backward on the same device.
+class KlaScanFunction : public torch::autograd::Function<KlaScanFunction> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const Tensor& v,
+                                                const Tensor& lam_v, const Tensor& k, const Tensor& q,
+                                                const Tensor& a_bar, const Tensor& p_bar, const optional<Tensor>& lam0,
+                                                const optional<Tensor>& eta0) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->set_materialize_grads(false);
+    ctx->save_for_backward({v, lam_v, k, q, a_bar, p_bar, lam0.value_or(Tensor()), eta0.value_or(Tensor())});
+    auto [y, y_var, lam_T, eta_T] = forward_op().call(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+    return {y, y_var, lam_T, eta_T};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    if (torch::GradMode::is_enabled())
+      throw Error("kla_scan: the backward is not differentiable (no double backward / create_graph)");
+    const auto saved = ctx->get_saved_variables();
+    const Tensor &lam0 = saved[6], &eta0 = saved[7];
+    auto [dv, dlv, dk, dq, da, dp, dl0, de0] = backward_op().call(
+        saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], defined_or_none(lam0), defined_or_none(eta0),
+        defined_or_none(grad[0]), defined_or_none(grad[1]), defined_or_none(grad[2]), defined_or_none(grad[3]));
+    return {dv, dlv, dk, dq, da, dp, lam0.defined() ? dl0 : Tensor(), eta0.defined() ? de0 : Tensor()};
+  }
+};
+
+Tensor4 forward_autograd(const Tensor& v, const Tensor& lam_v, const Tensor& k, const Tensor& q, const Tensor& a_bar,
+                         const Tensor& p_bar, const optional<Tensor>& lam0, const optional<Tensor>& eta0) {
+  auto out = KlaScanFunction::apply(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+  return {out[0], out[1], out[2], out[3]};
+}
+
+}  // namespace
+
+TORCH_LIBRARY(kalmanscan, m) {
+  m.def(
+      "kla_scan(Tensor v, Tensor lam_v, Tensor k, Tensor q, Tensor a_bar, Tensor p_bar, Tensor? lam0=None, "
+      "Tensor? eta0=None) -> (Tensor y, Tensor y_var, Tensor lam_T, Tensor eta_T)");
+  m.def(
+      "kla_scan_backward(Tensor v, Tensor lam_v, Tensor k, Tensor q, Tensor a_bar, Tensor p_bar, Tensor? lam0, "
+      "Tensor? eta0, Tensor? grad_y, Tensor? grad_y_var, Tensor? grad_lam_T, Tensor? grad_eta_T) -> "
+      "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(kalmanscan, CPU, m) {
+  m.impl("kla_scan", &forward_cpu);
+  m.impl("kla_scan_backward", &backward_cpu);
+}
+
+TORCH_LIBRARY_IMPL(kalmanscan, Autograd, m) { m.impl("kla_scan", &forward_autograd); }
+
+ScanResult kla_scan(const Tensor& v, const Tensor& lam_v, const Tensor& k, const Tensor& q, const Tensor& a_bar,
+                    const Tensor& p_bar, const optional<Tensor>& lam0, const optional<Tensor>& eta0) {
+  auto [y, y_var, lam_T, eta_T] = forward_op().call(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+  return {y, y_var, lam_T, eta_T};
+}
+
+bool kla_scan_has_kernel(const c10::Device& device) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow("kalmanscan::kla_scan", "").hasKernelForDispatchKey(
+      c10::computeDispatchKey(c10::nullopt, c10::nullopt, device));
+}
+
+ScanResult kla_scan_recurrent(const Tensor& v, const Tensor& lam_v, const Tensor& k, const Tensor& q,
+                              const Tensor& a_bar, const Tensor& p_bar, const optional<Tensor>& lam0,
+                              const optional<Tensor>& eta0) {
+  const Checked p = check(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+  const auto& s = p.shape;
+  const int64_t B = s.B, L = s.L, M = s.M, S = s.S;
+  const auto opts = v.options().dtype(p.dtype);
+  auto as = [&](const Tensor& t) { return t.to(p.dtype); };  // differentiable, unlike Prepared's copies
+  const Tensor V = as(v), LV = as(lam_v), K = as(k), Q = as(q);
+  const Tensor a = as(a_bar), pb = at::clamp_min(as(p_bar), p_bar_floor), a2 = a * a;
+  Tensor lam = present(lam0) ? as(*lam0) : at::ones({B, M, S}, opts);
+  Tensor eta = present(eta0) ? as(*eta0) : at::zeros({B, M, S}, opts);
+  std::vector<Tensor> ys, yvars;
+  for (int64_t t = 0; t < L; ++t) {
+    const Tensor lv = LV.select(1, t).unsqueeze(2), vt = V.select(1, t).unsqueeze(2);  // [B, M, 1]
+    const Tensor kt = K.select(1, t).unsqueeze(1), qt = Q.select(1, t).unsqueeze(1);   // [B, 1, S]
+    const Tensor phi = at::clamp_min(lv * kt * kt, phi_floor), r = lv * vt * kt;
+    const Tensor D = a2 + pb * lam;
+    lam = ((1 + pb * phi) * lam + a2 * phi) / D;  // Möbius map [[1 + p̄φ, ā²φ], [p̄, ā²]]
+    eta = (a / D) * eta + r;                      // affine given λ
+    ys.push_back((qt * eta / lam).sum(2));
+    yvars.push_back((qt * qt / lam).sum(2));
+  }
+  if (L == 0) return {at::zeros({B, 0, M}, opts), at::zeros({B, 0, M}, opts), lam, eta};
+  return {at::stack(ys, 1), at::stack(yvars, 1), lam, eta};
+}
+
+}  // namespace kalmanscan::kla::nn
