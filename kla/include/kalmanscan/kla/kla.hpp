@@ -41,7 +41,7 @@ struct Options {
 };
 
 /// Sequence length from which TimeSplit::automatic splits the time axis of a channel.
-inline constexpr std::size_t time_split_min_length = 4096;
+inline constexpr std::size_t time_split_min_length = 8192;
 
 /// Forward pass: writes y, y_var and, when given, the final state (lam_T, eta_T).
 /// T = float or double is the arithmetic and storage type. Throws Error for tensors of the
