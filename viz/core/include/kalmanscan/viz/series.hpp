@@ -87,6 +87,25 @@ class Series {
   /// t0 < t1 (both finite) and columns ≥ 1.
   Decimated decimate(double t0, double t1, std::size_t columns) const;
 
+  /// Visits, in time order, what is held of [t0, t1) at the finest resolution available:
+  /// on_sample(t, value, sigma) for each sample held in full, on_bucket(aggregate) for each bucket
+  /// of an older, trimmed stretch whose first timestamp lies in the range.
+  template <class OnSample, class OnBucket>
+  void visit(double t0, double t1, OnSample&& on_sample, OnBucket&& on_bucket) const {
+    for (std::size_t level = levels_.size() + 1; level-- > 0;) {
+      const auto [s, e] = exclusive(level);
+      const std::uint64_t a = lower_bound(level, s, e, t0), b = lower_bound(level, a, e, t1);
+      for (std::uint64_t i = a; i < b; ++i) {
+        if (level == 0) {
+          const Sample& x = raw_[i - raw_begin_];
+          on_sample(x.t, x.value, x.sigma);
+        } else {
+          on_bucket(element(level, i));
+        }
+      }
+    }
+  }
+
   /// Summary of every sample ever appended (exact even after trimming).
   Aggregate total() const;
 
