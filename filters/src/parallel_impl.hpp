@@ -1,0 +1,295 @@
+// The parallel filter and smoother for one compiled state size N (private; instantiated in
+// parallel_sizes_*.cpp for the sizes in parallel_state_sizes). Host side: prepares the model
+// in precision T padded to N, builds elements on the fly as scan leaves and writes the prefixes
+// straight into the trajectory.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+
+#include "checks.hpp"
+#include "kalmanscan/filters/parallel.hpp"
+#include "kalmanscan/filters/parallel_elements.hpp"
+#include "kalmanscan/scan/parallel.hpp"
+#include "steps.hpp"
+
+namespace kalmanscan::filters::detail {
+
+using elements::Mat;
+using elements::Vec;
+
+/// Threads a map over the steps may use under `o`.
+unsigned map_threads(const ParallelOptions& o);
+
+/// NIS and log-likelihood of a filtered run (the map-reduce after the scan; parallel.cpp).
+template <class T>
+void parallel_diagnostics(const Model& model, const Measurements& meas, const std::optional<StepState>& carry_in,
+                          BasicTrajectory<T>& tr, const ParallelOptions& o);
+
+/// The smallest local step at which something broke down (thread-safe).
+class FirstFailure {
+ public:
+  void note(std::size_t t) {
+    std::size_t cur = step_.load();
+    while (t < cur && !step_.compare_exchange_weak(cur, t)) {
+    }
+  }
+  std::optional<std::size_t> step() const {
+    const std::size_t s = step_.load();
+    return s == none ? std::nullopt : std::optional<std::size_t>(s);
+  }
+
+ private:
+  static constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+  std::atomic<std::size_t> step_{none};
+};
+
+/// The model of one run in precision T, padded to N.
+template <class T, int N>
+class PaddedModel {
+ public:
+  using MatN = Mat<T, N, N>;
+  using VecN = Vec<T, N>;
+
+  PaddedModel(const Model& model, const Measurements& meas) : model_(model), meas_(meas), n_(model.state_dim()) {
+    if (!model.motion)
+      for (const Transition& tr : model.transition.table) {
+        F_.push_back(mat(tr.F.data(), true));
+        Q_.push_back(mat(tr.Q.data(), true));
+      }
+    sensors_.resize(model.sensors.size());
+    for (std::size_t s = 0; s < model.sensors.size(); ++s)
+      for (const SensorModel& sm : model.sensors[s].model.table) {
+        // Hᵀ R⁻¹ H and R⁻¹ H once per sensor model (R validated positive definite).
+        const Eigen::MatrixXd RiH = sm.R.llt().solve(sm.H);
+        sensors_[s].push_back({RiH, sm.d, sm.H.transpose() * RiH});
+      }
+  }
+
+  int n() const { return n_; }
+
+  /// A flat n-vector / row-major n × n matrix (or column-major when col_major) padded with zeros.
+  template <class U>
+  VecN vec(const U* p) const {
+    VecN v = VecN::zero();
+    for (int i = 0; i < n_; ++i) v[i] = T(p[i]);
+    return v;
+  }
+  template <class U>
+  MatN mat(const U* p, bool col_major = false) const {
+    MatN m = MatN::zero();
+    for (int i = 0; i < n_; ++i)
+      for (int j = 0; j < n_; ++j) m(i, j) = T(col_major ? p[j * n_ + i] : p[i * n_ + j]);
+    return m;
+  }
+
+  VecN m0() const { return vec(model_.m0.data()); }
+  MatN P0() const { return mat(model_.P0.data(), true); }
+
+  /// Ψ = Σ Hᵀ R⁻¹ H and ψ = Σ Hᵀ R⁻¹ (z - d) of local step t (in double, then rounded to T).
+  elements::StepInformation<T, N> information(std::size_t t) const {
+    const std::size_t step = meas_.first_step + t;
+    Eigen::MatrixXd Psi = Eigen::MatrixXd::Zero(n_, n_);
+    Eigen::VectorXd psi = Eigen::VectorXd::Zero(n_);
+    for (std::size_t k = meas_.step_begin[t]; k < meas_.step_begin[t + 1]; ++k) {
+      const std::uint32_t s = meas_.sensor[k];
+      const auto z = meas_.value(k);
+      const std::size_t e = model_.sensors[s].model.position(step);
+      const Prepared& p = sensors_[s][e];
+      if (!z.array().isNaN().any()) {
+        Psi += p.HtRiH;
+        psi.noalias() += p.RiH.transpose() * (p.d.size() ? Eigen::VectorXd(z - p.d) : Eigen::VectorXd(z));
+        continue;
+      }
+      // Missing components: the same with the measured rows of H, d and rows/columns of R.
+      const SensorModel& sm = model_.sensors[s].model.table[e];
+      std::vector<Eigen::Index> present;
+      for (Eigen::Index i = 0; i < z.size(); ++i)
+        if (!std::isnan(z[i])) present.push_back(i);
+      const Eigen::Index m = Eigen::Index(present.size());
+      if (m == 0) continue;
+      Eigen::MatrixXd H(m, n_), R(m, m);
+      Eigen::VectorXd y(m);
+      for (Eigen::Index a = 0; a < m; ++a) {
+        H.row(a) = sm.H.row(present[a]);
+        y[a] = z[present[a]] - (sm.d.size() ? sm.d[present[a]] : 0.0);
+        for (Eigen::Index b = 0; b < m; ++b) R(a, b) = sm.R(present[a], present[b]);
+      }
+      const Eigen::MatrixXd RiH = R.llt().solve(H);
+      Psi += H.transpose() * RiH;
+      psi += RiH.transpose() * y;
+    }
+    return {mat(Psi.data(), true), vec(psi.data())};
+  }
+
+  /// F, Q and c + B u of the transition from global step `from` over dt, with control u
+  /// (null or empty: none).
+  void transition(std::size_t from, double dt, const double* u, MatN& F, MatN& Q, VecN& c) const {
+    double cc[N] = {};
+    if (model_.motion) {
+      double f[N * N], q[N * N];
+      model_.motion->discretise(dt, f, q, n_);
+      F = mat(f), Q = mat(q);
+    } else {
+      const std::size_t e = model_.transition.position(from);
+      F = F_[e], Q = Q_[e];
+      const Transition& tr = model_.transition.table[e];
+      for (int i = 0; i < n_; ++i) cc[i] = tr.c.size() ? tr.c[i] : 0.0;
+      if (u && tr.B.size())
+        for (int i = 0; i < n_; ++i)
+          for (Eigen::Index j = 0; j < tr.B.cols(); ++j) cc[i] += tr.B(i, j) * u[j];
+    }
+    c = vec(cc);
+  }
+
+  /// The transition into local step t (from t-1 or the carry).
+  void transition_into(std::size_t t, const std::optional<StepState>& carry_in, MatN& F, MatN& Q, VecN& c) const {
+    const double* u = nullptr;
+    if (t > 0 && meas_.control_dim > 0 && !meas_.controls.empty()) u = meas_.controls.data() + (t - 1) * meas_.control_dim;
+    if (t == 0 && carry_in && carry_in->control.size()) u = carry_in->control.data();
+    transition(meas_.first_step + t - 1, dt_into(meas_, carry_in, t), u, F, Q, c);
+  }
+
+  /// The transition out of local step t (to t+1 or the state after the chunk).
+  void transition_out_of(std::size_t t, const std::optional<StepState>& after, MatN& F, MatN& Q, VecN& c) const {
+    const double* u = meas_.control_dim > 0 && !meas_.controls.empty() ? meas_.controls.data() + t * meas_.control_dim : nullptr;
+    transition(meas_.first_step + t, dt_out_of(meas_, after, t), u, F, Q, c);
+  }
+
+ private:
+  struct Prepared {
+    Eigen::MatrixXd RiH;    ///< R⁻¹ H (m × n)
+    Eigen::VectorXd d;      ///< offset (or empty)
+    Eigen::MatrixXd HtRiH;  ///< Hᵀ R⁻¹ H (n × n)
+  };
+  const Model& model_;
+  const Measurements& meas_;
+  int n_;
+  std::vector<MatN> F_, Q_;
+  std::vector<std::vector<Prepared>> sensors_;
+};
+
+template <class T, int N>
+bool finite(const Vec<T, N>& v, const Mat<T, N, N>& m) {
+  T s = T(0);
+  for (int i = 0; i < N; ++i) s += v[i];
+  for (int i = 0; i < N * N; ++i) s += m[i];
+  return std::isfinite(s);
+}
+
+template <class T, int N>
+BasicTrajectory<T> parallel_filter_n(const Model& model, const Measurements& meas,
+                                     const std::optional<StepState>& carry_in, StepState* carry_out,
+                                     const ParallelOptions& o) {
+  check_run(model, meas, carry_in);
+  using Op = elements::FilterOp<T, N>;
+  using Element = typename Op::element;
+  const PaddedModel<T, N> pm(model, meas);
+  const int n = pm.n();
+  BasicTrajectory<T> tr;
+  tr.first_step = meas.first_step;
+  tr.resize(meas.steps(), n);
+
+  auto leaf = [&](std::size_t, std::size_t i) -> Element {
+    const elements::StepInformation<T, N> z = pm.information(i);
+    // A fresh sequence starts from the prior, with no prediction before the first update.
+    if (i == 0 && !carry_in) return elements::first_filter_element(pm.m0(), pm.P0(), z);
+    typename PaddedModel<T, N>::MatN F, Q;
+    typename PaddedModel<T, N>::VecN c;
+    pm.transition_into(i, carry_in, F, Q, c);
+    return elements::filter_element(F, Q, c, z);
+  };
+  FirstFailure bad;
+  auto sink = [&](std::size_t, std::size_t i, const Element& e) {
+    // The prefix has A = 0, b = m_{i|i}, C = P_{i|i}.
+    T* m = tr.filtered_mean.data() + i * n;
+    T* P = tr.filtered_cov.data() + i * n * n;
+    for (int r = 0; r < n; ++r) {
+      m[r] = e.b[r];
+      for (int k = 0; k < n; ++k) P[r * n + k] = e.C(r, k);
+    }
+    if (e.failed || !finite(e.b, e.C)) bad.note(i);
+  };
+  Element cin{};
+  if (carry_in) cin = elements::posterior_element(pm.vec(carry_in->mean.data()), pm.mat(carry_in->cov.data(), true));
+  scan::Carries<Op> carries;
+  if (carry_in) carries.in = {&cin, 1};
+  scan::scan<Op>(scan::Layout::single(meas.steps()), leaf, sink,
+                 {.backend = o.backend, .direction = scan::Direction::forward, .threads = o.threads}, carries);
+  if (const auto t = bad.step())
+    fail(meas.first_step + *t, "parallel filter: the filtered state (" + dims(n, 1) +
+                                   ") broke down (singular I + C J or non-finite values)");
+  if (o.diagnostics) parallel_diagnostics(model, meas, carry_in, tr, o);
+  if (carry_out) *carry_out = last_state(model, meas, carry_in, tr.filtered_mean, tr.filtered_cov);
+  return tr;
+}
+
+template <class T, int N>
+void parallel_smooth_n(const Model& model, const Measurements& meas, BasicTrajectory<T>& tr,
+                       const std::optional<StepState>& after, bool cross, const ParallelOptions& o) {
+  check_after(model, meas, after);
+  const std::size_t steps = meas.steps();
+  using Op = elements::SmoothOp<T, N>;
+  using Element = typename Op::element;
+  const PaddedModel<T, N> pm(model, meas);
+  const int n = pm.n();
+  if (tr.steps != steps || tr.n != n || tr.filtered_mean.size() != steps * n)
+    fail(meas.first_step, "parallel smoother: the trajectory (" + std::to_string(tr.steps) + " steps of size " +
+                              std::to_string(tr.n) + ") does not match the chunk");
+  const std::size_t nn = std::size_t(n) * n;
+  tr.smoothed_mean.assign(steps * n, T(0));
+  tr.smoothed_cov.assign(steps * nn, T(0));
+  tr.cross_cov.assign(cross ? (after ? steps : (steps > 0 ? steps - 1 : 0)) * nn : 0, T(0));
+
+  // The smoothing element of local step i (the last one of the log is (0, m, P)).
+  auto element_at = [&](std::size_t i) -> Element {
+    const auto m = pm.vec(tr.filtered_mean.data() + i * n);
+    const auto P = pm.mat(tr.filtered_cov.data() + i * nn);
+    if (i + 1 == steps && !after) return elements::last_smooth_element(m, P);
+    typename PaddedModel<T, N>::MatN F, Q;
+    typename PaddedModel<T, N>::VecN c;
+    pm.transition_out_of(i, after, F, Q, c);
+    return elements::smooth_element(F, Q, c, m, P);
+  };
+  auto leaf = [&](std::size_t, std::size_t i) { return element_at(i); };
+  FirstFailure bad;
+  auto sink = [&](std::size_t, std::size_t i, const Element& e) {
+    // The suffix has E = 0, g = m_{i|T-1}, L = P_{i|T-1}.
+    T* m = tr.smoothed_mean.data() + i * n;
+    T* P = tr.smoothed_cov.data() + i * nn;
+    for (int r = 0; r < n; ++r) {
+      m[r] = e.g[r];
+      for (int k = 0; k < n; ++k) P[r * n + k] = e.L(r, k);
+    }
+    if (!finite(e.g, e.L)) bad.note(i);
+  };
+  Element cin{};
+  if (after) cin = elements::last_smooth_element(pm.vec(after->mean.data()), pm.mat(after->cov.data(), true));
+  scan::Carries<Op> carries;
+  if (after) carries.in = {&cin, 1};
+  scan::scan<Op>(scan::Layout::single(steps), leaf, sink,
+                 {.backend = o.backend, .direction = scan::Direction::reverse, .threads = o.threads}, carries);
+  if (const auto t = bad.step()) fail(meas.first_step + *t, "parallel smoother: the smoothed state is not finite");
+  if (!cross || tr.cross_cov.empty()) return;
+  // Cov(x_{t+1}, x_t | all) = Pˢ_{t+1} E_tᵀ, a map over the steps.
+  const std::size_t pairs = tr.cross_cov.size() / nn;
+  const unsigned p = map_threads(o);
+  scan::parallel_tasks(p, p, [&](std::size_t task) {
+    for (std::size_t t = pairs * task / p; t < pairs * (task + 1) / p; ++t) {
+      const auto Pn = t + 1 < steps ? pm.mat(tr.smoothed_cov.data() + (t + 1) * nn) : pm.mat(after->cov.data(), true);
+      const auto C = Pn * transpose(element_at(t).E);
+      for (int r = 0; r < n; ++r)
+        for (int k = 0; k < n; ++k) tr.cross_cov[t * nn + r * n + k] = C(r, k);
+    }
+  });
+}
+
+}  // namespace kalmanscan::filters::detail

@@ -1,0 +1,19 @@
+// Explicit instantiations of the parallel filter/smoother for compiled state sizes: 48 64
+// (split over several files so that they compile in parallel).
+#include "parallel_impl.hpp"
+
+namespace kalmanscan::filters::detail {
+
+#define KALMANSCAN_INSTANTIATE(T, N)                                                                            \
+  template BasicTrajectory<T> parallel_filter_n<T, N>(const Model&, const Measurements&,                         \
+                                                      const std::optional<StepState>&, StepState*,               \
+                                                      const ParallelOptions&);                                   \
+  template void parallel_smooth_n<T, N>(const Model&, const Measurements&, BasicTrajectory<T>&,                  \
+                                        const std::optional<StepState>&, bool, const ParallelOptions&);
+KALMANSCAN_INSTANTIATE(float, 48)
+KALMANSCAN_INSTANTIATE(double, 48)
+KALMANSCAN_INSTANTIATE(float, 64)
+KALMANSCAN_INSTANTIATE(double, 64)
+#undef KALMANSCAN_INSTANTIATE
+
+}  // namespace kalmanscan::filters::detail
