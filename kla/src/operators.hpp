@@ -4,6 +4,7 @@
 
 #include "kalmanscan/scan/hd.hpp"
 #include "kalmanscan/scan/operator.hpp"
+#include "step.hpp"
 
 namespace kalmanscan::kla::detail {
 
@@ -53,5 +54,16 @@ struct AdjointOp {
             e.le * l.be + e.ll * l.bl + e.bl};
   }
 };
+
+/// Token t's adjoint map from (λ_t, η_t) = the state after it, its query q, the readout cotangents
+/// (ȳ, ȳ_var) and whether a token follows it in this sequence (if not, the linear part is I).
+template <class T>
+KS_HD KS_INLINE Adjoint2<T> adjoint_leaf(const SlotParams<T>& sp, T q, T lam, T eta, T gy, T gy_var, bool has_next) {
+  T lam_bar = 0, eta_bar = 0;
+  readout_adjoint(q, lam, eta, gy, gy_var, lam_bar, eta_bar);
+  if (!has_next) return {T(1), T(0), T(1), eta_bar, lam_bar};
+  const StepPartials<T> d = step_partials(sp, lam);
+  return {d.f, d.df_dlam * eta, d.f * d.f, eta_bar, lam_bar};
+}
 
 }  // namespace kalmanscan::kla::detail

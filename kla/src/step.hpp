@@ -33,12 +33,19 @@ KS_HD KS_INLINE T observation_precision(T lam_v, T k) {
   return phi < T(phi_floor) ? T(phi_floor) : phi;
 }
 
-/// One token: λ ← λ/D + φ (= ((1 + p̄φ)λ + ā²φ)/D), η ← (ā/D) η + r, with D = ā² + p̄λ.
+/// One token's precision update λ ← λ/D + φ (= ((1 + p̄φ)λ + ā²φ)/D, D = ā² + p̄λ); returns the
+/// mean's multiplier f = ā/D at the λ before the update.
+template <class T>
+KS_HD KS_INLINE T precision_step(const SlotParams<T>& sp, T phi, T& lam) {
+  const T g = T(1) / (sp.a * sp.a + sp.p * lam);
+  lam = lam * g + phi;
+  return sp.a * g;
+}
+
+/// One token: λ ← λ/D + φ, η ← (ā/D) η + r.
 template <class T>
 KS_HD KS_INLINE void step(const SlotParams<T>& sp, T phi, T r, T& lam, T& eta) {
-  const T g = T(1) / (sp.a * sp.a + sp.p * lam);
-  eta = sp.a * g * eta + r;
-  lam = lam * g + phi;
+  eta = precision_step(sp, phi, lam) * eta + r;
 }
 
 /// The token's precision map as the engine's Möbius matrix [[1 + p̄φ, ā²φ], [p̄, ā²]].

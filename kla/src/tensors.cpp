@@ -34,7 +34,7 @@ void check_values(const char* what, std::span<const T> t, const char* domain, Ok
 }  // namespace
 
 template <class T>
-void validate(const Inputs<T>& in) {
+void validate_sizes(const Inputs<T>& in) {
   const Shape& s = in.shape;
   check_size("v", in.v, s.sequence_size(), "B*L*M", s, false);
   check_size("lam_v", in.lam_v, s.sequence_size(), "B*L*M", s, false);
@@ -44,6 +44,11 @@ void validate(const Inputs<T>& in) {
   check_size("p_bar", in.p_bar, s.param_size(), "M*S", s, false);
   check_size("lam0", in.lam0, s.state_size(), "B*M*S", s, true);
   check_size("eta0", in.eta0, s.state_size(), "B*M*S", s, true);
+}
+
+template <class T>
+void validate(const Inputs<T>& in) {
+  validate_sizes(in);
   check_values("lam_v", in.lam_v, "[0, inf)", [](double x) { return x >= 0 && std::isfinite(x); });
   check_values("a_bar", in.a_bar, "(0, 1]", [](double x) { return x > 0 && x <= 1; });
   check_values("p_bar", in.p_bar, "[0, inf)", [](double x) { return x >= 0 && std::isfinite(x); });
@@ -80,6 +85,7 @@ void validate(const Shape& s, const Gradients<T>& g) {
 
 #define KALMANSCAN_KLA_INSTANTIATE(T)                                 \
   template void validate<T>(const Inputs<T>&);                        \
+  template void validate_sizes<T>(const Inputs<T>&);                  \
   template void validate<T>(const Shape&, const Outputs<T>&);         \
   template void validate<T>(const Shape&, const Cotangents<T>&);      \
   template void validate<T>(const Shape&, const Gradients<T>&);

@@ -148,17 +148,10 @@ void backward_time_parallel(const Channel<T>& ch, const Cotangents<T>& cot, cons
       typename Op::element e;
       const T* q = ch.q(t);
       const T gy = at_or_zero(cot.y, ch.seq(t)), gyv = at_or_zero(cot.y_var, ch.seq(t));
-      for (int w = 0; w < lanes; ++w) {
-        const T lt = lam[(t + 1) * lanes + w], et = eta[(t + 1) * lanes + w];
-        T lb = 0, eb = 0;
-        if (w < tile.n) readout_adjoint(q[s0 + w], lt, et, gy, gyv, lb, eb);
-        if (t + 1 < L) {
-          const StepPartials<T> d = step_partials(tile.sp[w], lt);
-          e.lane[w] = {d.f, d.df_dlam * et, d.f * d.f, eb, lb};
-        } else {
-          e.lane[w] = {T(1), T(0), T(1), eb, lb};
-        }
-      }
+      for (int w = 0; w < lanes; ++w)
+        e.lane[w] = w < tile.n ? adjoint_leaf(tile.sp[w], q[s0 + w], lam[(t + 1) * lanes + w], eta[(t + 1) * lanes + w],
+                                              gy, gyv, t + 1 < L)
+                               : AdjointOp<T>::identity();
       return e;
     };
     auto sink = [&](std::size_t t, const typename Op::element& e) {

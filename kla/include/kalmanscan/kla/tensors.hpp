@@ -69,6 +69,9 @@ struct Gradients {
 /// outside its domain: lam_v ≥ 0, a_bar ∈ (0, 1], p_bar ≥ 0, lam0 > 0 (all finite).
 template <class T>
 void validate(const Inputs<T>& in);
+/// The size checks of validate(in) alone (for tensors in device memory).
+template <class T>
+void validate_sizes(const Inputs<T>& in);
 template <class T>
 void validate(const Shape& shape, const Outputs<T>& out);
 template <class T>

@@ -1,0 +1,46 @@
+// The KLA scan on the GPU (fp32), host-facing: no CUDA header is included, so a CPU-only
+// consumer can call these and gets Status{"built without CUDA"} or "no CUDA device" back.
+// Same equations, tensors, floors and semantics as kla.hpp (DESIGN.md §4).
+//
+// Entry points with device pointers (CUB style) take the tensors as spans over DEVICE memory
+// (their sizes are checked, their values are not: the host wrappers validate values), an
+// explicit stream (a cudaStream_t passed as void*; nullptr = the default stream) and, for the
+// backward, caller-provided scratch whose size comes from backward_scratch_bytes. They are
+// asynchronous and report launch errors through the returned Status; bad sizes throw Error.
+//
+// Kernels (kla/src/cuda/): one block per batch entry and tile of channels; the tile's (channel,
+// slot) pairs on lanes (S padded to a power of two ≤ 128) and the time axis in rounds, each round
+// split into one chunk per thread row: reduce chunk → scan the chunk aggregates across the block
+// → rescan the chunk. The readout's sum over slots and the k, q gradients' sum over the tile's
+// channels happen in shared memory; only the sums over tiles of k̄, q̄ (and over b of ā̄, p̄̄) are
+// combined across blocks, with atomic adds, so those gradients may differ in the last bits from
+// run to run. The backward recomputes states from checkpoints (one per 512 tokens per slot, in
+// the scratch) and never writes a [B, L, M, S] tensor.
+#pragma once
+
+#include <cstddef>
+
+#include "kalmanscan/kla/tensors.hpp"
+#include "kalmanscan/scan/error.hpp"
+
+namespace kalmanscan::kla::cuda {
+
+/// Largest state size S the kernels support.
+inline constexpr std::size_t max_slots = 128;
+
+/// Forward pass on device tensors: writes y, y_var and, when given, lam_T, eta_T.
+scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, void* stream);
+
+/// Bytes of scratch the backward needs for this shape.
+std::size_t backward_scratch_bytes(const Shape& shape);
+
+/// Exact backward on device tensors (gradients overwritten, like kla::backward).
+scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot, const Gradients<float>& d_grad,
+                      void* d_scratch, std::size_t scratch_bytes, void* stream);
+
+/// Convenience for tests and tools: host tensors in and out (validates values, allocates device
+/// memory, copies, runs, copies back, synchronises, frees).
+scan::Status forward_host(const Inputs<float>& in, const Outputs<float>& out);
+scan::Status backward_host(const Inputs<float>& in, const Cotangents<float>& cot, const Gradients<float>& grad);
+
+}  // namespace kalmanscan::kla::cuda

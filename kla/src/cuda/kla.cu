@@ -1,0 +1,192 @@
+// Launch code and host wrappers of the KLA CUDA kernels (kalmanscan/kla/cuda.hpp).
+#include <cuda_runtime.h>
+
+#include <string>
+#include <vector>
+
+#include "kalmanscan/kla/cuda.hpp"
+#include "kalmanscan/scan/gpu.hpp"
+#include "kernels.cuh"
+
+namespace kalmanscan::kla::cuda {
+
+namespace {
+
+using detail::Geometry;
+
+scan::Status status(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return {};
+  return {int(e), std::string("kla cuda: ") + what + ": " + cudaGetErrorString(e)};
+}
+
+Geometry geometry(const Shape& s) {
+  if (s.S > max_slots)
+    throw Error("kla cuda: S = " + std::to_string(s.S) + " slots, at most " + std::to_string(max_slots) +
+                " are supported");
+  Geometry g{};
+  g.B = int(s.B);
+  g.M = int(s.M);
+  g.S = int(s.S);
+  g.L = static_cast<long long>(s.L);
+  g.sp = 1;
+  while (g.sp < g.S) g.sp *= 2;
+  g.mt = detail::lanes / g.sp;
+  g.tiles = (g.M + g.mt - 1) / g.mt;
+  g.rounds = (g.L + detail::round_len - 1) / detail::round_len;
+  g.checkpoints = (g.rounds + detail::rounds_per_checkpoint - 1) / detail::rounds_per_checkpoint;
+  return g;
+}
+
+template <class T>
+T* data_or_null(std::span<T> x) {
+  return x.empty() ? nullptr : x.data();
+}
+
+detail::DeviceIn device_in(const Inputs<float>& in) {
+  return {in.v.data(), in.lam_v.data(), in.k.data(), in.q.data(), in.a_bar.data(), in.p_bar.data(),
+          data_or_null(in.lam0), data_or_null(in.eta0)};
+}
+
+std::size_t blocks(const Geometry& g) { return std::size_t(g.B) * std::size_t(g.tiles); }
+
+}  // namespace
+
+scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, void* stream) {
+  validate_sizes(d_in);
+  validate(d_in.shape, d_out);
+  const Geometry g = geometry(d_in.shape);
+  if (blocks(g) == 0) return {};
+  const detail::DeviceOut out{d_out.y.data(), d_out.y_var.data(), data_or_null(d_out.lam_T), data_or_null(d_out.eta_T)};
+  detail::forward_kernel<<<unsigned(blocks(g)), detail::threads, 0, static_cast<cudaStream_t>(stream)>>>(
+      device_in(d_in), out, g);
+  return status(cudaGetLastError(), "forward launch");
+}
+
+std::size_t backward_scratch_bytes(const Shape& shape) {
+  const Geometry g = geometry(shape);
+  return blocks(g) * std::size_t(g.checkpoints) * 2 * detail::lanes * sizeof(float);
+}
+
+scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot, const Gradients<float>& d_grad,
+                      void* d_scratch, std::size_t scratch_bytes, void* stream) {
+  validate_sizes(d_in);
+  const Shape& s = d_in.shape;
+  validate(s, d_cot);
+  validate(s, d_grad);
+  const std::size_t need = backward_scratch_bytes(s);
+  if (scratch_bytes < need)
+    throw Error("kla cuda: backward scratch has " + std::to_string(scratch_bytes) + " bytes, needs " +
+                std::to_string(need) + " (backward_scratch_bytes)");
+  const Geometry g = geometry(s);
+  const auto st = static_cast<cudaStream_t>(stream);
+  // k̄, q̄, ā̄, p̄̄ are sums over blocks.
+  for (std::span<float> x : {d_grad.k, d_grad.q, d_grad.a_bar, d_grad.p_bar})
+    if (!x.empty())
+      if (cudaError_t e = cudaMemsetAsync(x.data(), 0, x.size_bytes(), st); e != cudaSuccess)
+        return status(e, "backward zeroing");
+  if (blocks(g) == 0) return {};
+  const int smem = int(sizeof(detail::BackwardShared));
+  if (cudaError_t e = cudaFuncSetAttribute(detail::backward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+      e != cudaSuccess)
+    return status(e, "backward shared memory");
+  const detail::DeviceCot cot{data_or_null(d_cot.y), data_or_null(d_cot.y_var), data_or_null(d_cot.lam_T),
+                              data_or_null(d_cot.eta_T)};
+  const detail::DeviceGrad grad{d_grad.v.data(), d_grad.lam_v.data(), d_grad.k.data(), d_grad.q.data(),
+                                d_grad.a_bar.data(), d_grad.p_bar.data(), data_or_null(d_grad.lam0),
+                                data_or_null(d_grad.eta0)};
+  detail::backward_kernel<<<unsigned(blocks(g)), detail::threads, smem, st>>>(device_in(d_in), cot, grad, g,
+                                                                             static_cast<float*>(d_scratch));
+  return status(cudaGetLastError(), "backward launch");
+}
+
+namespace {
+
+// Device copies of host tensors, freed on scope exit; the first CUDA error is kept.
+class DeviceArena {
+ public:
+  ~DeviceArena() {
+    for (void* p : allocations_) cudaFree(p);
+  }
+  std::span<float> alloc(std::size_t n) {
+    void* p = nullptr;
+    if (n == 0 || !ok()) return {};
+    keep(cudaMalloc(&p, n * sizeof(float)), "allocation");
+    if (!ok()) return {};
+    allocations_.push_back(p);
+    return {static_cast<float*>(p), n};
+  }
+  std::span<float> upload(std::span<const float> h) {
+    std::span<float> d = alloc(h.size());
+    if (!d.empty()) keep(cudaMemcpy(d.data(), h.data(), h.size_bytes(), cudaMemcpyHostToDevice), "upload");
+    return d;
+  }
+  void download(std::span<float> h, std::span<const float> d) {
+    if (!h.empty() && ok()) keep(cudaMemcpy(h.data(), d.data(), h.size_bytes(), cudaMemcpyDeviceToHost), "download");
+  }
+  void keep(cudaError_t e, const char* what) {
+    if (ok() && e != cudaSuccess) first_ = status(e, what);
+  }
+  void keep(const scan::Status& s) {
+    if (ok() && !s.ok()) first_ = s;
+  }
+  bool ok() const { return first_.ok(); }
+  const scan::Status& result() const { return first_; }
+
+ private:
+  std::vector<void*> allocations_;
+  scan::Status first_;
+};
+
+Inputs<float> upload_inputs(DeviceArena& a, const Inputs<float>& in) {
+  return {in.shape, a.upload(in.v), a.upload(in.lam_v), a.upload(in.k), a.upload(in.q), a.upload(in.a_bar),
+          a.upload(in.p_bar), a.upload(in.lam0), a.upload(in.eta0)};
+}
+
+scan::Status no_device() { return {100, "kla cuda: no CUDA device"}; }  // 100 = cudaErrorNoDevice
+
+}  // namespace
+
+scan::Status forward_host(const Inputs<float>& in, const Outputs<float>& out) {
+  validate(in);
+  validate(in.shape, out);
+  if (scan::gpu::device_count() == 0) return no_device();
+  DeviceArena a;
+  const Inputs<float> d_in = upload_inputs(a, in);
+  const Outputs<float> d_out{a.alloc(out.y.size()), a.alloc(out.y_var.size()), a.alloc(out.lam_T.size()),
+                             a.alloc(out.eta_T.size())};
+  if (a.ok()) a.keep(forward(d_in, d_out, nullptr));
+  a.keep(cudaDeviceSynchronize(), "forward");
+  a.download(out.y, d_out.y);
+  a.download(out.y_var, d_out.y_var);
+  a.download(out.lam_T, d_out.lam_T);
+  a.download(out.eta_T, d_out.eta_T);
+  return a.result();
+}
+
+scan::Status backward_host(const Inputs<float>& in, const Cotangents<float>& cot, const Gradients<float>& grad) {
+  validate(in);
+  validate(in.shape, cot);
+  validate(in.shape, grad);
+  if (scan::gpu::device_count() == 0) return no_device();
+  DeviceArena a;
+  const Inputs<float> d_in = upload_inputs(a, in);
+  const Cotangents<float> d_cot{a.upload(cot.y), a.upload(cot.y_var), a.upload(cot.lam_T), a.upload(cot.eta_T)};
+  const Gradients<float> d_grad{a.alloc(grad.v.size()),     a.alloc(grad.lam_v.size()), a.alloc(grad.k.size()),
+                                a.alloc(grad.q.size()),     a.alloc(grad.a_bar.size()), a.alloc(grad.p_bar.size()),
+                                a.alloc(grad.lam0.size()),  a.alloc(grad.eta0.size())};
+  const std::size_t bytes = backward_scratch_bytes(in.shape);
+  const std::span<float> scratch = a.alloc(bytes / sizeof(float));
+  if (a.ok()) a.keep(backward(d_in, d_cot, d_grad, scratch.data(), bytes, nullptr));
+  a.keep(cudaDeviceSynchronize(), "backward");
+  a.download(grad.v, d_grad.v);
+  a.download(grad.lam_v, d_grad.lam_v);
+  a.download(grad.k, d_grad.k);
+  a.download(grad.q, d_grad.q);
+  a.download(grad.a_bar, d_grad.a_bar);
+  a.download(grad.p_bar, d_grad.p_bar);
+  a.download(grad.lam0, d_grad.lam0);
+  a.download(grad.eta0, d_grad.eta0);
+  return a.result();
+}
+
+}  // namespace kalmanscan::kla::cuda

@@ -1,0 +1,21 @@
+// Built instead of the CUDA library when CUDA is off: every GPU entry point says so.
+#include "kalmanscan/kla/cuda.hpp"
+
+namespace kalmanscan::kla::cuda {
+
+namespace {
+scan::Status unsupported() { return {1, "kla cuda: kalmanscan was built without CUDA"}; }
+}  // namespace
+
+scan::Status forward(const Inputs<float>&, const Outputs<float>&, void*) { return unsupported(); }
+std::size_t backward_scratch_bytes(const Shape&) { return 0; }
+scan::Status backward(const Inputs<float>&, const Cotangents<float>&, const Gradients<float>&, void*, std::size_t,
+                      void*) {
+  return unsupported();
+}
+scan::Status forward_host(const Inputs<float>&, const Outputs<float>&) { return unsupported(); }
+scan::Status backward_host(const Inputs<float>&, const Cotangents<float>&, const Gradients<float>&) {
+  return unsupported();
+}
+
+}  // namespace kalmanscan::kla::cuda
