@@ -49,6 +49,42 @@ detail::DeviceIn device_in(const Inputs<float>& in) {
 
 std::size_t blocks(const Geometry& g) { return std::size_t(g.B) * std::size_t(g.tiles); }
 
+/// Whether to split each round over 4 thread rows: only when one row per block would leave the
+/// GPU short of threads (fewer than 4 blocks of 128 lanes per multiprocessor).
+bool split_time(const Geometry& g) {
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    cudaGetLastError();
+    sms = 132;
+  }
+  return blocks(g) < std::size_t(4) * std::size_t(sms);
+}
+
+template <int Chunks>
+cudaError_t launch_forward(const Geometry& g, const detail::DeviceIn& in, const detail::DeviceOut& out,
+                           cudaStream_t st) {
+  const int smem = int(detail::Staged::bytes(g));
+  if (cudaError_t e = cudaFuncSetAttribute(detail::forward_kernel<Chunks>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+      e != cudaSuccess)
+    return e;
+  detail::forward_kernel<Chunks><<<unsigned(blocks(g)), detail::lanes * Chunks, smem, st>>>(in, out, g);
+  return cudaGetLastError();
+}
+
+template <int Chunks>
+cudaError_t launch_backward(const Geometry& g, const detail::DeviceIn& in, const detail::DeviceCot& cot,
+                            const detail::DeviceGrad& grad, float* scratch, cudaStream_t st) {
+  const int smem = int(sizeof(detail::BackwardShared<Chunks>) + detail::Staged::bytes(g));
+  if (cudaError_t e = cudaFuncSetAttribute(detail::backward_kernel<Chunks>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+      e != cudaSuccess)
+    return e;
+  detail::backward_kernel<Chunks><<<unsigned(blocks(g)), detail::lanes * Chunks, smem, st>>>(in, cot, grad, g, scratch);
+  return cudaGetLastError();
+}
+
 }  // namespace
 
 scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, void* stream) {
@@ -57,9 +93,10 @@ scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, voi
   const Geometry g = geometry(d_in.shape);
   if (blocks(g) == 0) return {};
   const detail::DeviceOut out{d_out.y.data(), d_out.y_var.data(), data_or_null(d_out.lam_T), data_or_null(d_out.eta_T)};
-  detail::forward_kernel<<<unsigned(blocks(g)), detail::threads, 0, static_cast<cudaStream_t>(stream)>>>(
-      device_in(d_in), out, g);
-  return status(cudaGetLastError(), "forward launch");
+  const auto st = static_cast<cudaStream_t>(stream);
+  return status(split_time(g) ? launch_forward<4>(g, device_in(d_in), out, st)
+                              : launch_forward<1>(g, device_in(d_in), out, st),
+                "forward launch");
 }
 
 std::size_t backward_scratch_bytes(const Shape& shape) {
@@ -85,18 +122,15 @@ scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot,
       if (cudaError_t e = cudaMemsetAsync(x.data(), 0, x.size_bytes(), st); e != cudaSuccess)
         return status(e, "backward zeroing");
   if (blocks(g) == 0) return {};
-  const int smem = int(sizeof(detail::BackwardShared));
-  if (cudaError_t e = cudaFuncSetAttribute(detail::backward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-      e != cudaSuccess)
-    return status(e, "backward shared memory");
   const detail::DeviceCot cot{data_or_null(d_cot.y), data_or_null(d_cot.y_var), data_or_null(d_cot.lam_T),
                               data_or_null(d_cot.eta_T)};
   const detail::DeviceGrad grad{d_grad.v.data(), d_grad.lam_v.data(), d_grad.k.data(), d_grad.q.data(),
                                 d_grad.a_bar.data(), d_grad.p_bar.data(), data_or_null(d_grad.lam0),
                                 data_or_null(d_grad.eta0)};
-  detail::backward_kernel<<<unsigned(blocks(g)), detail::threads, smem, st>>>(device_in(d_in), cot, grad, g,
-                                                                             static_cast<float*>(d_scratch));
-  return status(cudaGetLastError(), "backward launch");
+  float* scratch = static_cast<float*>(d_scratch);
+  return status(split_time(g) ? launch_backward<4>(g, device_in(d_in), cot, grad, scratch, st)
+                              : launch_backward<1>(g, device_in(d_in), cot, grad, scratch, st),
+                "backward launch");
 }
 
 namespace {
