@@ -9,13 +9,15 @@
 // asynchronous and report launch errors through the returned Status; bad sizes throw Error.
 //
 // Kernels (kla/src/cuda/): one block per batch entry and tile of channels; the tile's (channel,
-// slot) pairs on lanes (S padded to a power of two ≤ 128) and the time axis in rounds, each round
-// split into one chunk per thread row: reduce chunk → scan the chunk aggregates across the block
-// → rescan the chunk. The readout's sum over slots and the k, q gradients' sum over the tile's
-// channels happen in shared memory; only the sums over tiles of k̄, q̄ (and over b of ā̄, p̄̄) are
-// combined across blocks, with atomic adds, so those gradients may differ in the last bits from
-// run to run. The backward recomputes states from checkpoints (one per 512 tokens per slot, in
-// the scratch) and never writes a [B, L, M, S] tensor.
+// slot) pairs on 128 lanes (S padded to a power of two ≤ 128) and the time axis in rounds of 32
+// tokens staged in shared memory. When the batch has too few blocks to fill the GPU, each round
+// is split into 4 chunks, one per thread row: reduce chunk → scan the chunk aggregates across the
+// block → rescan the chunk; otherwise one row steps each round from the carried state. The
+// readout's sum over slots and the k, q gradients' sum over the tile's channels happen in shared
+// memory; only the sums over tiles of k̄, q̄ (and over b of ā̄, p̄̄) are combined across blocks,
+// with atomic adds, so those gradients may differ in the last bits from run to run. The backward
+// recomputes states from checkpoints (one per 512 tokens per slot, in the scratch) and never
+// writes a [B, L, M, S] tensor.
 #pragma once
 
 #include <cstddef>
