@@ -95,39 +95,47 @@ class PaddedModel {
   MatN P0() const { return mat(model_.P0.data(), true); }
 
   /// Ψ = Σ Hᵀ R⁻¹ H and ψ = Σ Hᵀ R⁻¹ (z - d) of local step t (in double, then rounded to T).
+  /// Fully measured observations use the per-sensor-model R⁻¹ H (no allocation).
   elements::StepInformation<T, N> information(std::size_t t) const {
     const std::size_t step = meas_.first_step + t;
-    Eigen::MatrixXd Psi = Eigen::MatrixXd::Zero(n_, n_);
-    Eigen::VectorXd psi = Eigen::VectorXd::Zero(n_);
+    double Psi[N * N] = {}, psi[N] = {};
     for (std::size_t k = meas_.step_begin[t]; k < meas_.step_begin[t + 1]; ++k) {
       const std::uint32_t s = meas_.sensor[k];
-      const auto z = meas_.value(k);
+      const double* z = meas_.values.data() + meas_.value_begin[k];
+      const Eigen::Index m = Eigen::Index(meas_.value_begin[k + 1] - meas_.value_begin[k]);
       const std::size_t e = model_.sensors[s].model.position(step);
       const Prepared& p = sensors_[s][e];
-      if (!z.array().isNaN().any()) {
-        Psi += p.HtRiH;
-        psi.noalias() += p.RiH.transpose() * (p.d.size() ? Eigen::VectorXd(z - p.d) : Eigen::VectorXd(z));
+      bool complete = true;
+      for (Eigen::Index r = 0; r < m; ++r) complete = complete && !std::isnan(z[r]);
+      if (complete) {
+        for (int i = 0; i < n_ * n_; ++i) Psi[i] += p.HtRiH.data()[i];  // column-major, symmetric
+        for (Eigen::Index r = 0; r < m; ++r) {
+          const double y = z[r] - (p.d.size() ? p.d[r] : 0.0);
+          for (int j = 0; j < n_; ++j) psi[j] += p.RiH(r, j) * y;
+        }
         continue;
       }
       // Missing components: the same with the measured rows of H, d and rows/columns of R.
       const SensorModel& sm = model_.sensors[s].model.table[e];
       std::vector<Eigen::Index> present;
-      for (Eigen::Index i = 0; i < z.size(); ++i)
+      for (Eigen::Index i = 0; i < m; ++i)
         if (!std::isnan(z[i])) present.push_back(i);
-      const Eigen::Index m = Eigen::Index(present.size());
-      if (m == 0) continue;
-      Eigen::MatrixXd H(m, n_), R(m, m);
-      Eigen::VectorXd y(m);
-      for (Eigen::Index a = 0; a < m; ++a) {
+      const Eigen::Index mp = Eigen::Index(present.size());
+      if (mp == 0) continue;
+      Eigen::MatrixXd H(mp, n_), R(mp, mp);
+      Eigen::VectorXd y(mp);
+      for (Eigen::Index a = 0; a < mp; ++a) {
         H.row(a) = sm.H.row(present[a]);
         y[a] = z[present[a]] - (sm.d.size() ? sm.d[present[a]] : 0.0);
-        for (Eigen::Index b = 0; b < m; ++b) R(a, b) = sm.R(present[a], present[b]);
+        for (Eigen::Index b = 0; b < mp; ++b) R(a, b) = sm.R(present[a], present[b]);
       }
       const Eigen::MatrixXd RiH = R.llt().solve(H);
-      Psi += H.transpose() * RiH;
-      psi += RiH.transpose() * y;
+      const Eigen::MatrixXd HtRiH = H.transpose() * RiH;
+      const Eigen::VectorXd Hty = RiH.transpose() * y;
+      for (int i = 0; i < n_ * n_; ++i) Psi[i] += HtRiH.data()[i];
+      for (int j = 0; j < n_; ++j) psi[j] += Hty[j];
     }
-    return {mat(Psi.data(), true), vec(psi.data())};
+    return {mat(Psi, true), vec(psi)};
   }
 
   /// F, Q and c + B u of the transition from global step `from` over dt, with control u
