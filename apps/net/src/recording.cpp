@@ -1,0 +1,107 @@
+#include "kalmanscan/net/recording.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <ostream>
+#include <streambuf>
+
+#include "kalmanscan/formats/model.hpp"
+#include "kalmanscan/formats/record_file.hpp"
+#include "kalmanscan/net/error.hpp"
+
+namespace kalmanscan::net {
+
+namespace {
+/// A streambuf that appends everything to a std::string: the user-space buffer.
+class StringSink final : public std::streambuf {
+ public:
+  std::string data;
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (c != traits_type::eof()) data.push_back(traits_type::to_char_type(c));
+    return traits_type::not_eof(c);
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    data.append(s, static_cast<std::size_t>(n));
+    return n;
+  }
+};
+
+Error recording_error(const std::filesystem::path& path, const std::string& what) {
+  return Error("recording " + path.string() + ": " + what + ": " + std::strerror(errno), proto::ERROR_RECORDING);
+}
+}  // namespace
+
+struct Recording::Buffer {
+  StringSink sink;
+  std::ostream out{&sink};
+  formats::RecordWriter writer;
+  Buffer(const std::string& source) : writer(out, proto::RecordFileHeader::LOG, source) {}
+};
+
+Recording::Recording(const std::filesystem::path& stem, const proto::ModelSpec& model, const std::string& source)
+    : path_(stem.string() + ".ksrec") {
+  const std::filesystem::path model_path = stem.string() + ".model.json";
+  {
+    std::ofstream m(model_path, std::ios::binary | std::ios::trunc);
+    m << formats::format_model_spec(model, formats::SpecSyntax::json);
+    m.flush();
+    if (!m) throw recording_error(model_path, "cannot write the model spec");
+  }
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw recording_error(path_, "cannot create");
+  buffer_ = std::make_unique<Buffer>(source);
+  flush();
+}
+
+Recording::~Recording() {
+  try {
+    close();
+  } catch (const Error&) {
+  }
+}
+
+std::size_t Recording::buffered_bytes() const { return buffer_ ? buffer_->sink.data.size() : 0; }
+
+void Recording::append(const proto::LogRecord& record) {
+  buffer_->writer.write(record);
+  ++records_;
+}
+
+void Recording::flush() {
+  if (fd_ < 0 || !buffer_) return;
+  std::string& data = buffer_->sink.data;
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      data.erase(0, done);
+      throw recording_error(path_, "write failed");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  data.clear();
+}
+
+void Recording::close() {
+  if (fd_ < 0) return;
+  const int fd = fd_;
+  struct Closer {
+    int fd;
+    int* member;
+    ~Closer() {
+      ::close(fd);
+      *member = -1;
+    }
+  } closer{fd, &fd_};
+  flush();
+  if (::fsync(fd) != 0) throw recording_error(path_, "fsync failed");
+}
+
+}  // namespace kalmanscan::net
