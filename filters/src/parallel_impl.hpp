@@ -16,6 +16,7 @@
 #include <Eigen/Core>
 
 #include "checks.hpp"
+#include "gpu.hpp"
 #include "kalmanscan/filters/parallel.hpp"
 #include "kalmanscan/filters/parallel_elements.hpp"
 #include "kalmanscan/scan/parallel.hpp"
@@ -193,6 +194,107 @@ bool finite(const Vec<T, N>& v, const Mat<T, N, N>& m) {
   return std::isfinite(s);
 }
 
+/// Copies a padded matrix/vector into a flat array at entry t.
+template <class T, int R, int C>
+void store(std::vector<T>& to, std::size_t t, const Mat<T, R, C>& m) {
+  std::copy(m.v, m.v + R * C, to.begin() + std::ptrdiff_t(t * R * C));
+}
+
+/// Unpads entry t of a flat padded array into n (vector) or n × n (matrix) values.
+template <class T, int N>
+void unpad(const std::vector<T>& from, std::size_t t, int n, bool matrix, T* to) {
+  if (!matrix) {
+    for (int r = 0; r < n; ++r) to[r] = from[t * N + r];
+    return;
+  }
+  for (int r = 0; r < n; ++r)
+    for (int k = 0; k < n; ++k) to[r * n + k] = from[t * N * N + r * N + k];
+}
+
+/// Requires a compiled CUDA instantiation for (T, N) and a device.
+template <class T, int N>
+void require_gpu(std::size_t step) {
+  if constexpr (!gpu::compiled<T, N>())
+    fail(step, "backend cuda: no CUDA instantiation for state size " + std::to_string(N) + " in " +
+                   (sizeof(T) == 4 ? "float" : "double") + " (built without CUDA, or not in the compiled list)");
+  else if (scan::gpu::device_count() == 0)
+    fail(step, "backend cuda: no CUDA device");
+}
+
+/// The parallel filter on the GPU: per-step leaf inputs prepared here (threaded), scanned there.
+template <class T, int N>
+void gpu_filter_n(const PaddedModel<T, N>& pm, const Measurements& meas, const std::optional<StepState>& carry_in,
+                  BasicTrajectory<T>& tr, const ParallelOptions& o) {
+  require_gpu<T, N>(meas.first_step);
+  if constexpr (gpu::compiled<T, N>()) {
+    const std::size_t steps = meas.steps(), nn = std::size_t(N) * N;
+    std::vector<T> F(steps * nn, T(0)), Q(steps * nn, T(0)), c(steps * N, T(0)), Psi(steps * nn), psi(steps * N);
+    const unsigned p = map_threads(o);
+    scan::parallel_tasks(p, p, [&](std::size_t task) {
+      for (std::size_t t = steps * task / p; t < steps * (task + 1) / p; ++t) {
+        const elements::StepInformation<T, N> z = pm.information(t);
+        store(Psi, t, z.Psi), store(psi, t, z.psi);
+        if (t == 0 && !carry_in) continue;
+        typename PaddedModel<T, N>::MatN Ft, Qt;
+        typename PaddedModel<T, N>::VecN ct;
+        pm.transition_into(t, carry_in, Ft, Qt, ct);
+        store(F, t, Ft), store(Q, t, Qt), store(c, t, ct);
+      }
+    });
+    const auto m = carry_in ? pm.vec(carry_in->mean.data()) : pm.m0();
+    const auto P = carry_in ? pm.mat(carry_in->cov.data(), true) : pm.P0();
+    const gpu::FilterProblem<T> problem{steps, {F.data(), Q.data(), c.data()}, Psi.data(), psi.data(), m.v, P.v,
+                                        carry_in.has_value()};
+    std::vector<T> mean(steps * N), cov(steps * nn);
+    std::size_t failed = steps;
+    const scan::Status st = gpu::filter<T, N>(problem, mean.data(), cov.data(), &failed);
+    if (!st.ok()) fail(meas.first_step, st.message);
+    if (failed < steps)
+      fail(meas.first_step + failed, "parallel filter (cuda): the filtered state broke down (singular I + C J or non-finite values)");
+    const int n = pm.n();
+    for (std::size_t t = 0; t < steps; ++t) {
+      unpad<T, N>(mean, t, n, false, tr.filtered_mean.data() + t * n);
+      unpad<T, N>(cov, t, n, true, tr.filtered_cov.data() + t * n * n);
+    }
+  }
+}
+
+/// The parallel smoother on the GPU (smoothed means/covariances of `tr`).
+template <class T, int N>
+void gpu_smooth_n(const PaddedModel<T, N>& pm, const Measurements& meas, const std::optional<StepState>& after,
+                  BasicTrajectory<T>& tr, const ParallelOptions& o) {
+  require_gpu<T, N>(meas.first_step);
+  if constexpr (gpu::compiled<T, N>()) {
+    const std::size_t steps = meas.steps(), nn = std::size_t(N) * N;
+    const int n = pm.n();
+    std::vector<T> F(steps * nn, T(0)), Q(steps * nn, T(0)), c(steps * N, T(0)), fm(steps * N), fc(steps * nn);
+    const unsigned p = map_threads(o);
+    scan::parallel_tasks(p, p, [&](std::size_t task) {
+      for (std::size_t t = steps * task / p; t < steps * (task + 1) / p; ++t) {
+        store(fm, t, pm.vec(tr.filtered_mean.data() + t * n));
+        store(fc, t, pm.mat(tr.filtered_cov.data() + t * n * n));
+        if (t + 1 == steps && !after) continue;
+        typename PaddedModel<T, N>::MatN Ft, Qt;
+        typename PaddedModel<T, N>::VecN ct;
+        pm.transition_out_of(t, after, Ft, Qt, ct);
+        store(F, t, Ft), store(Q, t, Qt), store(c, t, ct);
+      }
+    });
+    typename PaddedModel<T, N>::VecN am{};
+    typename PaddedModel<T, N>::MatN aP{};
+    if (after) am = pm.vec(after->mean.data()), aP = pm.mat(after->cov.data(), true);
+    const gpu::SmoothProblem<T> problem{steps, {F.data(), Q.data(), c.data()}, fm.data(), fc.data(),
+                                        after ? am.v : nullptr, after ? aP.v : nullptr};
+    std::vector<T> mean(steps * N), cov(steps * nn);
+    const scan::Status st = gpu::smooth<T, N>(problem, mean.data(), cov.data());
+    if (!st.ok()) fail(meas.first_step, st.message);
+    for (std::size_t t = 0; t < steps; ++t) {
+      unpad<T, N>(mean, t, n, false, tr.smoothed_mean.data() + t * n);
+      unpad<T, N>(cov, t, n, true, tr.smoothed_cov.data() + t * n * n);
+    }
+  }
+}
+
 template <class T, int N>
 BasicTrajectory<T> parallel_filter_n(const Model& model, const Measurements& meas,
                                      const std::optional<StepState>& carry_in, StepState* carry_out,
@@ -226,12 +328,16 @@ BasicTrajectory<T> parallel_filter_n(const Model& model, const Measurements& mea
     }
     if (e.failed || !finite(e.b, e.C)) bad.note(i);
   };
-  Element cin{};
-  if (carry_in) cin = elements::posterior_element(pm.vec(carry_in->mean.data()), pm.mat(carry_in->cov.data(), true));
-  scan::Carries<Op> carries;
-  if (carry_in) carries.in = {&cin, 1};
-  scan::scan<Op>(scan::Layout::single(meas.steps()), leaf, sink,
-                 {.backend = o.backend, .direction = scan::Direction::forward, .threads = o.threads}, carries);
+  if (o.backend == scan::Backend::cuda) {
+    gpu_filter_n<T, N>(pm, meas, carry_in, tr, o);
+  } else {
+    Element cin{};
+    if (carry_in) cin = elements::posterior_element(pm.vec(carry_in->mean.data()), pm.mat(carry_in->cov.data(), true));
+    scan::Carries<Op> carries;
+    if (carry_in) carries.in = {&cin, 1};
+    scan::scan<Op>(scan::Layout::single(meas.steps()), leaf, sink,
+                   {.backend = o.backend, .direction = scan::Direction::forward, .threads = o.threads}, carries);
+  }
   if (const auto t = bad.step())
     fail(meas.first_step + *t, "parallel filter: the filtered state (" + dims(n, 1) +
                                    ") broke down (singular I + C J or non-finite values)");
@@ -279,12 +385,16 @@ void parallel_smooth_n(const Model& model, const Measurements& meas, BasicTrajec
     }
     if (!finite(e.g, e.L)) bad.note(i);
   };
-  Element cin{};
-  if (after) cin = elements::last_smooth_element(pm.vec(after->mean.data()), pm.mat(after->cov.data(), true));
-  scan::Carries<Op> carries;
-  if (after) carries.in = {&cin, 1};
-  scan::scan<Op>(scan::Layout::single(steps), leaf, sink,
-                 {.backend = o.backend, .direction = scan::Direction::reverse, .threads = o.threads}, carries);
+  if (o.backend == scan::Backend::cuda) {
+    gpu_smooth_n<T, N>(pm, meas, after, tr, o);
+  } else {
+    Element cin{};
+    if (after) cin = elements::last_smooth_element(pm.vec(after->mean.data()), pm.mat(after->cov.data(), true));
+    scan::Carries<Op> carries;
+    if (after) carries.in = {&cin, 1};
+    scan::scan<Op>(scan::Layout::single(steps), leaf, sink,
+                   {.backend = o.backend, .direction = scan::Direction::reverse, .threads = o.threads}, carries);
+  }
   if (const auto t = bad.step()) fail(meas.first_step + *t, "parallel smoother: the smoothed state is not finite");
   if (!cross || tr.cross_cov.empty()) return;
   // Cov(x_{t+1}, x_t | all) = Pˢ_{t+1} E_tᵀ, a map over the steps.

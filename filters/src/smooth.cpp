@@ -26,30 +26,29 @@ Precision parse_precision(const std::string& s) {
 
 namespace {
 
-/// The backend that runs a chunk of `steps` steps.
+/// The backend that runs a chunk of `steps` steps (automatic never picks the GPU).
 Backend resolve(const SmoothOptions& o, std::size_t steps) {
-  if (o.backend == Backend::cuda)
-    fail(no_step, "backend cuda: the GPU filters are not available in this build (use sequential or threaded)");
   if (o.backend != Backend::automatic) return o.backend;
   return steps >= scan::threaded_crossover ? Backend::threaded : Backend::sequential;
 }
 
-ParallelOptions parallel_options(const SmoothOptions& o) {
-  return {.backend = scan::Backend::threaded, .threads = o.threads, .diagnostics = true};
+ParallelOptions parallel_options(Backend b, const SmoothOptions& o) {
+  return {.backend = b == Backend::cuda ? scan::Backend::cuda : scan::Backend::threaded, .threads = o.threads,
+          .diagnostics = true};
 }
 
 template <class T>
 BasicTrajectory<T> filter_as(const Model& model, const Measurements& meas, const std::optional<StepState>& carry_in,
                              StepState* carry_out, Backend backend, const SmoothOptions& o) {
   if (backend == Backend::sequential) return kalman_filter<T>(model, meas, carry_in, carry_out);
-  return parallel_filter<T>(model, meas, carry_in, carry_out, parallel_options(o));
+  return parallel_filter<T>(model, meas, carry_in, carry_out, parallel_options(backend, o));
 }
 
 template <class T>
 void smooth_as(const Model& model, const Measurements& meas, BasicTrajectory<T>& tr,
                const std::optional<StepState>& after, Backend backend, const SmoothOptions& o) {
   if (backend == Backend::sequential) return rts_smooth<T>(model, meas, tr, after, o.cross_covariances);
-  parallel_smooth<T>(model, meas, tr, after, o.cross_covariances, parallel_options(o));
+  parallel_smooth<T>(model, meas, tr, after, o.cross_covariances, parallel_options(backend, o));
 }
 
 /// Runs in precision T and returns double results.

@@ -134,7 +134,7 @@ TEST_P(BatchTest, EmptyAndSingleStep) {
 
 INSTANTIATE_TEST_SUITE_P(Ways, BatchTest,
                          ::testing::Values(Way::sequential, Way::parallel_scan_sequential, Way::parallel_threaded),
-                         [](const auto& info) { return name(info.param); });
+                         [](const auto& p) { return name(p.param); });
 
 TEST(InformationFilter, EqualsKalmanFilter) {
   for (std::uint32_t seed = 20; seed < 23; ++seed) {

@@ -33,7 +33,10 @@ namespace kalmanscan::filters {
 inline constexpr std::array<int, 10> parallel_state_sizes{2, 4, 6, 8, 12, 16, 24, 32, 48, 64};
 
 struct ParallelOptions {
-  scan::Backend backend = scan::Backend::threaded;  ///< sequential or threaded scan (or automatic)
+  /// sequential or threaded scan (or automatic); cuda runs the same elements on the GPU (the
+  /// leaf inputs are prepared on the host, NIS/log-likelihood and cross-covariances are host
+  /// maps); Error when the build has no CUDA instantiation for the size or there is no device.
+  scan::Backend backend = scan::Backend::threaded;
   unsigned threads = 0;                             ///< 0 = all cores
   bool diagnostics = true;                          ///< compute NIS and the log-likelihood
 };
