@@ -106,18 +106,28 @@ ScanResult run_scan(ScanImpl impl, const Tensor& v, const Tensor& lam_v, const T
 
 }  // namespace
 
-Tensor KlaMixerImpl::forward(const Tensor& x) {
-  const Projected pr = project(x);
+ScanResult KlaMixerImpl::scan_projected(const Projected& pr) {
   const auto [a_bar, p_bar] = discretised();
   const int64_t H = options_.heads, Mh = inner_ / H;
-  std::vector<Tensor> ys;
-  for (int64_t h = 0; h < H; ++h) {
-    const ScanResult r = run_scan(options_.scan, pr.v.narrow(2, h * Mh, Mh), pr.lam_v.narrow(2, h * Mh, Mh),
-                                  pr.k.select(2, h), pr.q.select(2, h), a_bar.narrow(0, h * Mh, Mh),
-                                  p_bar.narrow(0, h * Mh, Mh));
-    ys.push_back(r.y.to(x.scalar_type()));
-  }
-  return output(pr, H == 1 ? ys[0] : at::cat(ys, 2));
+  std::vector<ScanResult> heads;
+  for (int64_t h = 0; h < H; ++h)
+    heads.push_back(run_scan(options_.scan, pr.v.narrow(2, h * Mh, Mh), pr.lam_v.narrow(2, h * Mh, Mh),
+                             pr.k.select(2, h), pr.q.select(2, h), a_bar.narrow(0, h * Mh, Mh),
+                             p_bar.narrow(0, h * Mh, Mh)));
+  if (H == 1) return heads[0];
+  auto cat = [&](at::Tensor ScanResult::*field, int64_t dim) {
+    std::vector<Tensor> parts;
+    for (const auto& r : heads) parts.push_back(r.*field);
+    return at::cat(parts, dim);
+  };
+  return {cat(&ScanResult::y, 2), cat(&ScanResult::y_var, 2), cat(&ScanResult::lam_T, 1), cat(&ScanResult::eta_T, 1)};
+}
+
+ScanResult KlaMixerImpl::scan(const Tensor& x) { return scan_projected(project(x)); }
+
+Tensor KlaMixerImpl::forward(const Tensor& x) {
+  const Projected pr = project(x);
+  return output(pr, scan_projected(pr).y.to(x.scalar_type()));
 }
 
 KlaTrace KlaMixerImpl::trace(const Tensor& x) {

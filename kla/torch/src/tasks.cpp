@@ -159,7 +159,7 @@ Batch Task::sample(std::int64_t B, std::int64_t L, std::uint64_t seed, std::uint
         std::iota(keys.begin(), keys.end(), 1);
         for (std::int64_t i = 0; i < pairs; ++i)
           std::swap(keys[std::size_t(i)], keys[std::size_t(i + std::int64_t(g.below(std::uint64_t(half - 1 - i))))]);
-        std::vector<std::int64_t> values(std::size_t(pairs));
+        std::vector<std::int64_t> values(static_cast<std::size_t>(pairs));
         for (std::int64_t i = 0; i < pairs; ++i) {
           values[std::size_t(i)] = half + std::int64_t(g.below(std::uint64_t(options_.vocab - half)));
           x[2 * i] = keys[std::size_t(i)];
@@ -167,9 +167,9 @@ Batch Task::sample(std::int64_t B, std::int64_t L, std::uint64_t seed, std::uint
         }
         // Query slots: n of (L − 2n)/2 without replacement, weight (slot + 1)^(α − 1), α = 0.01.
         const std::int64_t slots = (L - 2 * pairs) / 2;
-        std::vector<double> w(std::size_t(slots));
+        std::vector<double> w(static_cast<std::size_t>(slots));
         for (std::int64_t s = 0; s < slots; ++s) w[std::size_t(s)] = std::pow(double(s + 1), 0.01 - 1.0);
-        std::vector<std::int64_t> order(std::size_t(pairs));  // a random order of the keys
+        std::vector<std::int64_t> order(static_cast<std::size_t>(pairs));  // a random order of the keys
         std::iota(order.begin(), order.end(), 0);
         for (std::int64_t i = pairs - 1; i > 0; --i)
           std::swap(order[std::size_t(i)], order[std::size_t(g.below(std::uint64_t(i + 1)))]);

@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "kalmanscan/kla/torch/op.hpp"
+
 namespace kalmanscan::kla::nn {
 
 enum class MixerKind { kla, gla, linear, attention };
@@ -65,6 +67,9 @@ class KlaMixerImpl : public MixerImpl {
   /// options.kind must be kla or linear; heads must divide expand·d_model.
   explicit KlaMixerImpl(const MixerOptions& options);
   at::Tensor forward(const at::Tensor& x) override;
+  /// The KLA scan of the layer on x, heads concatenated along channels: y, y_var [B, L, E],
+  /// lam_T, eta_T [B, E, S].
+  ScanResult scan(const at::Tensor& x);
   /// y_var and the per-token state variances on x, computed token by token with carried states
   /// (no gradient).
   KlaTrace trace(const at::Tensor& x);
@@ -76,6 +81,7 @@ class KlaMixerImpl : public MixerImpl {
     at::Tensor v, lam_v, k, q, gate;  // v, lam_v, gate [B, L, E]; k, q [B, L, heads, S]
   };
   Projected project(const at::Tensor& x);
+  ScanResult scan_projected(const Projected& pr);
   at::Tensor output(const Projected& pr, const at::Tensor& y);
 
   MixerOptions options_;

@@ -14,8 +14,9 @@ struct Discretised {
 };
 
 /// ā = exp(−aΔ), p̄ = −p² expm1(−2aΔ) / (2a), evaluated as p²Δ·g(2aΔ) with g(x) = −expm1(−x)/x,
-/// which is finite and differentiable at every a ≥ 0 (g is replaced by its series 1 − x/2 + x²/6
-/// for x < 1e-4, so a = 0 gives p̄ = p²Δ exactly and no 0/0 reaches autograd).
+/// which is finite and differentiable at every a ≥ 0: g is replaced by its Taylor series to x⁴
+/// for x < 1e-3, so a = 0 gives p̄ = p²Δ exactly, no 0/0 reaches autograd, and the gradient
+/// avoids the cancellation of d/dx(expm1(−x)/x) at small x.
 /// Preconditions: a ≥ 0, Δ > 0 (broadcastable shapes).
 Discretised ou_discretise(const at::Tensor& a, const at::Tensor& p, const at::Tensor& delta);
 
