@@ -40,11 +40,11 @@ proto::ModelSpec cv_spec() {
   auto* H = s->mutable_h();
   H->set_rows(2);
   H->set_cols(4);
-  for (double v : {1, 0, 0, 0, 0, 1, 0, 0}) H->add_data(v);
+  for (int v : {1, 0, 0, 0, 0, 1, 0, 0}) H->add_data(v);
   auto* R = s->mutable_r();
   R->set_rows(2);
   R->set_cols(2);
-  for (double v : {0.1, 0, 0, 0.1}) R->add_data(v);
+  for (double v : {0.1, 0.0, 0.0, 0.1}) R->add_data(v);
   for (int i = 0; i < 4; ++i) spec.mutable_prior()->add_mean(0);
   auto* P = spec.mutable_prior()->mutable_covariance();
   P->set_rows(4);
