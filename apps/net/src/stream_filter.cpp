@@ -101,7 +101,7 @@ StreamFilter::Output StreamFilter::update(const proto::LogRecord& record) {
       } else {
         // Predict from the previous step with the controls held at its end.
         const StepState& prev = window_.back();
-        step.into = fmodel_.transition_at(step_index - 1, t - prev.t);
+        step.into = transition(step_index - 1, t - prev.t);
         step.u_into = u_;
         step.predicted = filters::predict<double>(prev.filtered, step.into, step.u_into);
       }
@@ -118,8 +118,13 @@ StreamFilter::Output StreamFilter::update(const proto::LogRecord& record) {
 
     // Joint update of the step from its prediction with everything measured at this timestamp:
     // one observation per sensor with any component measured, as the offline reader stacks them.
-    filters::Measurements meas;
+    filters::Measurements& meas = scratch_;  // cleared, keeping its capacity
     meas.first_step = step_index;
+    meas.times.clear();
+    meas.step_begin.assign(1, 0);
+    meas.sensor.clear();
+    meas.value_begin.assign(1, 0);
+    meas.values.clear();
     meas.add_step(t);
     for (std::size_t k = 0; k < M.sensors().size(); ++k) {
       const auto& L = M.sensors()[k];
@@ -158,6 +163,15 @@ StreamFilter::Output StreamFilter::update(const proto::LogRecord& record) {
     out.smoothed = to_record(step_index - L, first.t, smoothed, first.nis, first.dof, proto::EstimateRecord::SMOOTHED);
   }
   return out;
+}
+
+const filters::Transition& StreamFilter::transition(std::uint64_t step, double dt) {
+  if (!fmodel_.motion) return fmodel_.transition.at(step);
+  if (dt != cached_dt_) {
+    cached_ = fmodel_.transition_at(step, dt);
+    cached_dt_ = dt;
+  }
+  return cached_;
 }
 
 proto::EstimateRecord StreamFilter::to_record(std::uint64_t step, double t, const filters::Gaussian<double>& x,

@@ -90,8 +90,15 @@ class StreamFilter {
                                   int dof, proto::EstimateRecord::Kind kind) const;
   std::size_t sensor_index(const proto::LogRecord& record) const;
 
+  /// The transition for a step of dt seconds; motion models cache the last dt's (regular
+  /// streams repeat it), explicit dynamics are constant.
+  const filters::Transition& transition(std::uint64_t step, double dt);
+
   std::shared_ptr<const formats::Model> model_;
   filters::Model fmodel_;  ///< the same model for the filters' functions
+  filters::Transition cached_;
+  double cached_dt_ = -1;                ///< dt of cached_ (< 0: none)
+  filters::Measurements scratch_;         ///< reused for each update's one-step measurement
   StreamFilterOptions options_;
   std::uint64_t steps_ = 0;
   Eigen::VectorXd u_;                ///< controls held so far
