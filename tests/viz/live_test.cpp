@@ -1,0 +1,113 @@
+// The live source against a real stream service on loopback (kalmanscan::net::Server, the code
+// `kalmanscan serve` runs): a sender feeds measurements, the dashboard's source subscribes to
+// every stream, and what lands in its series must equal the estimates the server returned to
+// the sender.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "kalmanscan/formats/model.hpp"
+#include "kalmanscan/net/client.hpp"
+#include "kalmanscan/net/server.hpp"
+#include "kalmanscan/viz/live_source.hpp"
+
+namespace kalmanscan::viz {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::shared_ptr<const formats::Model> cv_model() {
+  const auto spec = formats::parse_model_spec(R"({
+    "name": "cv1",
+    "motion": {"kind": "CONSTANT_VELOCITY", "dimensions": 1, "noiseDensity": 0.5},
+    "sensors": [{"name": "gps", "columns": ["z"], "H": {"rows": 1, "cols": 2, "data": [1, 0]},
+                 "R": {"rows": 1, "cols": 1, "data": [0.25]}}],
+    "prior": {"mean": [0, 0], "covariance": {"rows": 2, "cols": 2, "data": [10, 0, 0, 10]}}
+  })",
+                                              formats::SpecSyntax::json, "cv1");
+  return std::make_shared<const formats::Model>(spec, "cv1");
+}
+
+template <class F>
+bool wait_for(F&& done, std::chrono::milliseconds limit = 10s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+TEST(Live, SubscribedEstimatesEqualTheSendersReplies) {
+  net::ServerOptions so;
+  so.default_model = cv_model();
+  net::Server server(so);
+  server.start();
+
+  SeriesSet set;
+  LiveSource source({.host = "127.0.0.1", .port = server.port(), .poll = 20ms}, set);
+  ASSERT_TRUE(wait_for([&] { return source.status().connected || source.status().finished; })) << "no connection";
+  ASSERT_TRUE(source.status().connected) << source.status().error;
+
+  net::ClientOptions co;
+  co.port = server.port();
+  net::Client sender(co);
+  const auto info = sender.open("cart");
+  ASSERT_EQ(info.state_dim(), 2u);
+  std::vector<proto::Estimate> replies;
+  constexpr int n = 300;
+  for (int i = 0; i < n; ++i) {
+    proto::LogRecord r;
+    r.set_timestamp(0.02 * i);
+    r.set_sensor("gps");
+    r.add_values(std::sin(0.02 * i) + 0.1 * std::cos(7.0 * i));
+    replies.push_back(sender.update(info.stream_id(), std::uint64_t(i), r));
+  }
+  ASSERT_TRUE(wait_for([&] { return source.status().estimates >= n; }))
+      << "received " << source.status().estimates << " of " << n << "; " << source.status().error;
+  EXPECT_EQ(source.status().rejected, 0u) << source.status().error;
+  EXPECT_EQ(source.status().missed, 0u);
+
+  auto lock = set.lock();
+  for (std::size_t j = 0; j < 2; ++j) {
+    const std::string panel = "cart/" + info.state_names(int(j));
+    const auto id = lock.find(panel, Role::filtered);
+    ASSERT_TRUE(id) << panel;
+    std::size_t i = 0;
+    lock.series(*id).visit(
+        -1e300, 1e300,
+        [&](double t, double v, double s) {
+          ASSERT_LT(i, replies.size());
+          const auto& r = replies[i++].record();
+          EXPECT_EQ(t, r.timestamp()) << panel << " sample " << i;
+          EXPECT_EQ(v, r.mean(int(j))) << panel << " sample " << i;
+          EXPECT_EQ(s, r.std_dev(int(j))) << panel << " sample " << i;
+        },
+        [](const Aggregate&) { FAIL() << "nothing should be decimated"; });
+    EXPECT_EQ(i, replies.size()) << panel;
+  }
+  const auto nis = lock.find("cart/NIS", Role::nis);
+  ASSERT_TRUE(nis);
+  EXPECT_EQ(lock.series(*nis).size(), std::uint64_t(n));
+  EXPECT_EQ(lock.series(*nis).total().max[0], [&] {
+    double m = 0;
+    for (const auto& e : replies) m = std::max(m, e.record().nis());
+    return m;
+  }());
+}
+
+TEST(Live, AnUnreachableServerIsReportedNotThrown) {
+  SeriesSet set;
+  // Port 1 on loopback: nothing listens there.
+  LiveSource source({.host = "127.0.0.1", .port = 1}, set);
+  ASSERT_TRUE(wait_for([&] { return source.status().finished; }));
+  EXPECT_FALSE(source.status().connected);
+  EXPECT_FALSE(source.status().error.empty());
+}
+
+}  // namespace
+}  // namespace kalmanscan::viz
