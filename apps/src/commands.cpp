@@ -9,6 +9,7 @@ Runner demo_command(CLI::App& sub);
 Runner serve_command(CLI::App& sub);  // apps/net/cli
 Runner send_command(CLI::App& sub);   // apps/net/cli
 Runner load_command(CLI::App& sub);   // apps/net/cli
+Runner train_command(CLI::App& sub);  // execs kalmanscan-train (apps/train)
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
@@ -17,6 +18,7 @@ const std::vector<Command>& commands() {
       {"serve", "Serve live stream filtering over TCP (protobuf frames), with recording", serve_command},
       {"send", "Stream a log to a running server and print its estimates", send_command},
       {"load", "Load a running server with N connections x M streams; throughput and latency", load_command},
+      {"train", "Train KLA and baseline mixers on state-tracking tasks (runs kalmanscan-train)", train_command},
   };
   return list;
 }

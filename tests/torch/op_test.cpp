@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <sstream>
 #include <string>
 #include <tuple>
 
@@ -49,8 +50,9 @@ struct Case {
   bool carried;
 };
 std::string name(const Case& c) {
-  return "B" + std::to_string(c.B) + "_L" + std::to_string(c.L) + "_M" + std::to_string(c.M) + "_S" +
-         std::to_string(c.S) + (c.carried ? "_carried" : "_prior");
+  std::ostringstream s;
+  s << "B" << c.B << "_L" << c.L << "_M" << c.M << "_S" << c.S << (c.carried ? "_carried" : "_prior");
+  return s.str();
 }
 
 class KlaScanOp : public ::testing::TestWithParam<Case> {};

@@ -7,9 +7,19 @@
 
 #include "kalmanscan/kla/error.hpp"
 #include "kalmanscan/kla/torch/trainer.hpp"
+#if defined(KALMANSCAN_TORCH_EXPORT)
 #include "kalmanscan/kla_export.pb.h"
+#endif
 
 namespace kalmanscan::kla::nn {
+
+#if !defined(KALMANSCAN_TORCH_EXPORT)
+
+void export_uncertainty(const std::string&, Tagger&, const Batch&, const ExportInfo&) {
+  throw TrainError("export: kalmanscan was built without Protobuf, so the uncertainty export is unavailable");
+}
+
+#else
 
 void export_uncertainty(const std::string& path, Tagger& model, const Batch& batch, const ExportInfo& info) {
   torch::NoGradGuard no_grad;
@@ -65,5 +75,7 @@ void export_uncertainty(const std::string& path, Tagger& model, const Batch& bat
   std::filesystem::rename(tmp, path, ec);
   if (ec) throw TrainError("export: cannot rename " + tmp + " to " + path + ": " + ec.message());
 }
+
+#endif
 
 }  // namespace kalmanscan::kla::nn

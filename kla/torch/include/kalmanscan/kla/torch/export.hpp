@@ -17,7 +17,8 @@ struct ExportInfo {
 };
 
 /// Runs `model` on `batch` (on the model's device) and writes the export to `path`. Throws
-/// kla::Error when the model has no KLA layer, TrainError when the file cannot be written.
+/// kla::Error when the model has no KLA layer, TrainError when the file cannot be written or
+/// kalmanscan was built without Protobuf.
 void export_uncertainty(const std::string& path, Tagger& model, const Batch& batch, const ExportInfo& info);
 
 }  // namespace kalmanscan::kla::nn
