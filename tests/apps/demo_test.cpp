@@ -1,5 +1,8 @@
 // `kalmanscan demo` runs end to end and its estimates behave as they must: smoothing beats
-// filtering, which beats the raw fixes; the NEES of consistent estimates is near the state size.
+// filtering, which beats the raw fixes; the innovations pass the time-averaged NIS test (they are
+// white when the model matches the simulation, so the test is sharp); the mean NEES is of the
+// order of the state size (errors stay correlated for tens of seconds, so a short run's mean NEES
+// scatters widely around 4 and only gross inconsistency is caught there).
 #include <regex>
 
 #include <gtest/gtest.h>
@@ -21,8 +24,11 @@ TEST(Demo, SmoothedBeatsFilteredBeatsRawAndIsConsistent) {
   EXPECT_LT(filtered, raw);
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(NEES \(expected 4 when consistent\): filtered ([0-9.]+)\s+smoothed ([0-9.]+))")))
       << r.out;
-  EXPECT_NEAR(std::stod(m[1]), 4.0, 1.0);
-  EXPECT_NEAR(std::stod(m[2]), 4.0, 1.0);
+  for (int i : {1, 2}) {
+    EXPECT_GT(std::stod(m[i]), 1.0);
+    EXPECT_LT(std::stod(m[i]), 16.0);
+  }
+  EXPECT_TRUE(std::regex_search(r.out, m, std::regex(R"(NIS/dof [0-9.]+, 95% band \[[0-9.]+, [0-9.]+\]: consistent)"))) << r.out;
   EXPECT_TRUE(std::filesystem::exists(dir / "log.csv"));
   EXPECT_NE(r.out.find("backend "), std::string::npos);
 }

@@ -2,6 +2,8 @@
 // reading CSV output back.
 #pragma once
 
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>

@@ -38,7 +38,9 @@ std::string list(const std::vector<std::string>& names) {
 }  // namespace
 
 CsvReader::CsvReader(std::unique_ptr<ByteSource> source, const Model& model, std::size_t block_bytes)
-    : source_(std::move(source)), model_(model), buf_(std::max<std::size_t>(block_bytes, 64)),
+    : source_(std::move(source)), model_(model),
+      // a small input needs no more than its own size (the block grows if a line is longer)
+      buf_(std::max<std::size_t>(64, source_->size() ? std::min<std::uint64_t>(block_bytes, source_->size() + 1) : block_bytes)),
       assembler_(model.measurement_dim(), model.control_dim()) {
   std::string_view line;
   do {

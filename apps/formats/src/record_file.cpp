@@ -1,5 +1,6 @@
 #include "kalmanscan/formats/record_file.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -54,7 +55,9 @@ void RecordWriter::write(const google::protobuf::MessageLite& record) {
 }
 
 struct RecordReader::Stream {
-  explicit Stream(ByteSource& source) : adaptor(source), input(&adaptor, 1 << 16) {}
+  explicit Stream(ByteSource& source)
+      : adaptor(source),
+        input(&adaptor, static_cast<int>(source.size() ? std::clamp<std::uint64_t>(source.size(), 256, 1 << 16) : 1 << 16)) {}
   SourceAdaptor adaptor;
   pbio::CopyingInputStreamAdaptor input;
 };

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "kalmanscan/formats/error.hpp"
 #include "kalmanscan/formats/log_reader.hpp"
 #include "kalmanscan/formats/model.hpp"
@@ -35,6 +37,11 @@ const formats::Model& model(int which) {
 }
 
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);  // parse failures are reported as FormatError; no log lines
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
