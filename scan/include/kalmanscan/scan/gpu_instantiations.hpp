@@ -2,21 +2,12 @@
 // CI (KALMANSCAN_CUDA_FULL_INSTANTIATIONS=0) compiles the float and exact ones only.
 #pragma once
 
-#include <cstdint>
-
 #include "kalmanscan/config.hpp"
+#include "kalmanscan/scan/gpu.hpp"  // the primary template (gpu.hpp includes this file at its end)
 #include "kalmanscan/scan/operators/affine.hpp"
 #include "kalmanscan/scan/operators/affine_map.hpp"
 #include "kalmanscan/scan/operators/exact.hpp"
 #include "kalmanscan/scan/operators/mobius.hpp"
-
-namespace kalmanscan::scan {
-
-/// The prime 2^31 - 1, used by the exact 2x2 matrix operator that the tests and benchmarks run.
-inline constexpr std::uint32_t mersenne31 = 2147483647u;
-using ModMatrix2M31Op = ModMatrix2Op<mersenne31>;
-
-}  // namespace kalmanscan::scan
 
 #if KALMANSCAN_HAS_CUDA
 namespace kalmanscan::scan::gpu {

@@ -41,4 +41,8 @@ struct AffineMod32Op {
   KS_HD static element combine(const element& e, const element& l) { return {l.a * e.a, l.a * e.b + l.b}; }
 };
 
+/// The prime 2^31 - 1, used by the exact 2x2 matrix operator that the tests and benchmarks run.
+inline constexpr std::uint32_t mersenne31 = 2147483647u;
+using ModMatrix2M31Op = ModMatrix2Op<mersenne31>;
+
 }  // namespace kalmanscan::scan
