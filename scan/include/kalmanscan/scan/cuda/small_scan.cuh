@@ -10,18 +10,49 @@
 #include <thrust/iterator/tabulate_output_iterator.h>
 #include <thrust/iterator/transform_iterator.h>
 
+#include <cstdint>
+
 #include "kalmanscan/scan/cuda/adapters.cuh"
 
 namespace kalmanscan::scan::cuda::detail {
+
+/// Division by a fixed divisor without the GPU's slow 64-bit divide: q = ⌊x/d⌋ from the high
+/// half of x·m with m = ⌊(2⁶⁴−1)/d⌋, which undershoots by at most 2, then corrected.
+struct FastDivider {
+  std::uint64_t d = 1, m = 0;
+  FastDivider() = default;
+  explicit FastDivider(std::uint64_t divisor) : d(divisor), m(divisor > 1 ? ~std::uint64_t(0) / divisor : 0) {}
+  __host__ __device__ void divmod(std::uint64_t x, std::uint64_t& q, std::uint64_t& r) const {
+    if (d == 1) {
+      q = x, r = 0;
+      return;
+    }
+#if defined(__CUDA_ARCH__)
+    q = __umul64hi(x, m);
+#else
+    q = std::uint64_t((unsigned __int128)x * m >> 64);
+#endif
+    r = x - q * d;
+    while (r >= d) ++q, r -= d;
+  }
+};
 
 /// Scan position j → (sequence b, index i): positions run in scan order (reversed for reverse scans).
 struct ScanPosition {
   std::size_t length, total;
   bool reverse;
+  FastDivider by_length;
+  ScanPosition(std::size_t length_, std::size_t total_, bool reverse_)
+      : length(length_), total(total_), reverse(reverse_), by_length(length_ == total_ ? 1 : length_) {}
   __host__ __device__ void locate(std::size_t j, std::size_t& b, std::size_t& i) const {
-    const std::size_t flat = reverse ? total - 1 - j : j;
-    b = flat / length;
-    i = flat - b * length;
+    const std::uint64_t flat = reverse ? total - 1 - j : j;
+    if (length == total) {  // one sequence
+      b = 0, i = flat;
+      return;
+    }
+    std::uint64_t q, r;
+    by_length.divmod(flat, q, r);
+    b = q, i = r;
   }
   /// True at the first position, in scan order, of a sequence (where the carry-in enters).
   __host__ __device__ bool first(std::size_t i) const { return reverse ? i + 1 == length : i == 0; }
@@ -70,7 +101,7 @@ template <class Op, bool Reverse, class Leaf, class Sink>
 cudaError_t small_scan_dir(void* d_temp, std::size_t& temp_bytes, Leaf leaf, Sink sink, std::size_t batch,
                            std::size_t length, const element_t<Op>* d_carry_in, element_t<Op>* d_carry_out,
                            cudaStream_t stream) {
-  const ScanPosition pos{length, batch * length, Reverse};
+  const ScanPosition pos(length, batch * length, Reverse);
   auto values = thrust::make_transform_iterator(thrust::counting_iterator<std::size_t>(0),
                                                 LeafAtPosition<Op, Leaf>{leaf, pos, d_carry_in});
   auto out = thrust::make_tabulate_output_iterator(SinkAtPosition<Op, Sink>{sink, pos, d_carry_out});

@@ -9,6 +9,9 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 
 #include "kalmanscan/scan/hd.hpp"
 
@@ -22,19 +25,56 @@ struct Mobius2 {
   KS_HD T apply(T lambda) const { return (a * lambda + b) / (c * lambda + d); }
 };
 
-/// Rescales m by the power of two that puts its largest |entry| in [1, 2); zero stays zero.
+namespace detail {
+/// 2^k for |k| within the normal range of T, built from its exponent bits (exact, cheap on GPUs).
+template <class T>
+KS_HD KS_INLINE T power_of_two(int k) {
+  if constexpr (sizeof(T) == 4) {
+    const std::uint32_t bits = std::uint32_t(k + 127) << 23;
+    T out;
+    std::memcpy(&out, &bits, sizeof out);
+    return out;
+  } else {
+    const std::uint64_t bits = std::uint64_t(k + 1023) << 52;
+    T out;
+    std::memcpy(&out, &bits, sizeof out);
+    return out;
+  }
+}
+/// The unbiased binary exponent e of a finite, normal x > 0 (x = 1.f · 2^e).
+template <class T>
+KS_HD KS_INLINE int binary_exponent(T x) {
+  if constexpr (sizeof(T) == 4) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    return int((bits >> 23) & 0xffu) - 127;
+  } else {
+    std::uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    return int((bits >> 52) & 0x7ffu) - 1023;
+  }
+}
+}  // namespace detail
+
+/// Rescales m by the power of two that puts its largest |entry| in [1, 2) — exactly, since only
+/// exponents change. Zero, infinite, NaN and subnormal-scale matrices are returned unchanged.
 template <class T>
 KS_HD KS_INLINE Mobius2<T> normalise(const Mobius2<T>& m) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "float or double");
   using std::abs;
   T big = abs(m.a);
   big = abs(m.b) > big ? abs(m.b) : big;
   big = abs(m.c) > big ? abs(m.c) : big;
   big = abs(m.d) > big ? abs(m.d) : big;
-  if (!(big > T(0)) || !std::isfinite(big)) return m;
-  int e = 0;
-  std::frexp(big, &e);  // big = f · 2^e, f in [0.5, 1)
-  const int shift = 1 - e;
-  return {std::ldexp(m.a, shift), std::ldexp(m.b, shift), std::ldexp(m.c, shift), std::ldexp(m.d, shift)};
+  if (!(big >= std::numeric_limits<T>::min()) || !(big <= std::numeric_limits<T>::max())) return m;
+  const int e = detail::binary_exponent(big);
+  // 2^-e is normal unless e is the largest exponent; split the scale in two there.
+  if (e >= std::numeric_limits<T>::max_exponent - 1) {
+    const T half = detail::power_of_two<T>(-(e / 2)), rest = detail::power_of_two<T>(e / 2 - e);
+    return {m.a * half * rest, m.b * half * rest, m.c * half * rest, m.d * half * rest};
+  }
+  const T s = detail::power_of_two<T>(-e);
+  return {m.a * s, m.b * s, m.c * s, m.d * s};
 }
 
 template <class T>
