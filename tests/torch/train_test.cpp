@@ -10,9 +10,7 @@
 
 #include "kalmanscan/kla/error.hpp"
 #include "kalmanscan/kla/torch/trainer.hpp"
-#if defined(KALMANSCAN_TORCH_EXPORT)
-#include "kalmanscan/kla_export.pb.h"
-#endif
+#include "kalmanscan/kla/torch/export_data.hpp"
 
 namespace kalmanscan::kla::nn {
 namespace {
@@ -146,31 +144,30 @@ TEST(Train, UncertaintyExportHoldsEveryKlaLayer) {
   c.export_length = 11;
   c.export_path = (scratch("export") / "var.pb").string();
   train(c);
-  proto::KlaUncertaintyExport msg;
-  std::ifstream in(c.export_path, std::ios::binary);
-  ASSERT_TRUE(msg.ParseFromIstream(&in));
-  EXPECT_EQ(msg.version().major(), 1u);
-  EXPECT_EQ(msg.task(), "a5");
-  EXPECT_EQ(msg.channels(), 32u);
-  EXPECT_EQ(msg.state_size(), 8u);
-  EXPECT_EQ(msg.step(), 5u);
-  ASSERT_EQ(msg.sequences_size(), 3);
-  for (const auto& seq : msg.sequences()) {
-    EXPECT_EQ(seq.tokens_size(), 11);
-    EXPECT_EQ(seq.predictions_size(), 11);
-    ASSERT_EQ(seq.layers_size(), 2);
-    for (const auto& layer : seq.layers()) {
-      EXPECT_EQ(layer.y_var_size(), 11 * 32);
-      EXPECT_EQ(layer.state_variance_size(), 11 * 32 * 8);
-      EXPECT_EQ(layer.mean_state_variance_size(), 11);
-      for (float v : layer.state_variance()) ASSERT_TRUE(v > 0 && std::isfinite(v));
+  const ExportData d = read_export(c.export_path);
+  EXPECT_EQ(d.task, "a5");
+  EXPECT_EQ(d.mixer, "kla");
+  EXPECT_EQ(d.channels, 32u);
+  EXPECT_EQ(d.state_size, 8u);
+  EXPECT_EQ(d.step, 5u);
+  ASSERT_EQ(d.sequences.size(), 3u);
+  for (const auto& seq : d.sequences) {
+    EXPECT_EQ(seq.tokens.size(), 11u);
+    EXPECT_EQ(seq.predictions.size(), 11u);
+    ASSERT_EQ(seq.layers.size(), 2u);
+    EXPECT_EQ(seq.layers[1].block, 1u);
+    for (const auto& layer : seq.layers) {
+      ASSERT_EQ(layer.y_var.size(), 11u * 32);
+      ASSERT_EQ(layer.state_variance.size(), 11u * 32 * 8);
+      EXPECT_EQ(layer.mean_state_variance.size(), 11u);
+      for (float v : layer.state_variance) ASSERT_TRUE(v > 0 && std::isfinite(v));
       // y_var_t[m] = Σ_s q_s²/λ_t[m,s] with ‖q‖ = 1: between the smallest and largest 1/λ_t[m, ·].
-      for (int t = 0; t < 11; ++t)
-        for (int m = 0; m < 32; ++m) {
-          const auto* sv = &layer.state_variance()[(t * 32 + m) * 8];
+      for (std::size_t t = 0; t < 11; ++t)
+        for (std::size_t m = 0; m < 32; ++m) {
+          const float* sv = &layer.state_variance[(t * 32 + m) * 8];
           const float lo = *std::min_element(sv, sv + 8), hi = *std::max_element(sv, sv + 8);
-          EXPECT_GE(layer.y_var()[t * 32 + m], lo * (1 - 1e-5f));
-          EXPECT_LE(layer.y_var()[t * 32 + m], hi * (1 + 1e-5f));
+          EXPECT_GE(layer.y_var[t * 32 + m], lo * (1 - 1e-5f));
+          EXPECT_LE(layer.y_var[t * 32 + m], hi * (1 + 1e-5f));
         }
     }
   }

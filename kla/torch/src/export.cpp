@@ -2,24 +2,20 @@
 
 #include <torch/torch.h>
 
-#include <filesystem>
-#include <fstream>
-
 #include "kalmanscan/kla/error.hpp"
-#include "kalmanscan/kla/torch/trainer.hpp"
-#if defined(KALMANSCAN_TORCH_EXPORT)
-#include "kalmanscan/kla_export.pb.h"
-#endif
+#include "kalmanscan/kla/torch/export_data.hpp"
 
 namespace kalmanscan::kla::nn {
 
-#if !defined(KALMANSCAN_TORCH_EXPORT)
+namespace {
 
-void export_uncertainty(const std::string&, Tagger&, const Batch&, const ExportInfo&) {
-  throw TrainError("export: kalmanscan was built without Protobuf, so the uncertainty export is unavailable");
+template <class T>
+std::vector<T> values(const at::Tensor& t, at::ScalarType dtype) {
+  const at::Tensor c = t.to(at::kCPU, dtype).contiguous();
+  return {c.data_ptr<T>(), c.data_ptr<T>() + c.numel()};
 }
 
-#else
+}  // namespace
 
 void export_uncertainty(const std::string& path, Tagger& model, const Batch& batch, const ExportInfo& info) {
   torch::NoGradGuard no_grad;
@@ -29,53 +25,33 @@ void export_uncertainty(const std::string& path, Tagger& model, const Batch& bat
   const torch::Device device = model->parameters().front().device();
   const at::Tensor tokens =
       torch::from_blob(const_cast<std::int64_t*>(batch.tokens.data()), {batch.B, batch.L}, torch::kLong).to(device);
-  const at::Tensor logits = model->forward(tokens);
-  const auto [confidence, prediction] = at::softmax(logits.to(at::kFloat), -1).max(-1);
+  const auto [confidence, prediction] = at::softmax(model->forward(tokens).to(at::kFloat), -1).max(-1);
   const auto traces = model->kla_traces(tokens);
 
-  proto::KlaUncertaintyExport msg;
-  msg.mutable_version()->set_major(1);
-  msg.mutable_version()->set_minor(0);
-  msg.set_task(info.task);
-  msg.set_mixer(mixer_name(mo.mixer.kind));
-  msg.set_blocks(std::uint32_t(mo.blocks));
-  msg.set_d_model(std::uint32_t(mo.mixer.d_model));
-  msg.set_channels(std::uint32_t(mo.mixer.expand * mo.mixer.d_model));
-  msg.set_state_size(std::uint32_t(mo.mixer.state_size));
-  msg.set_seed(info.seed);
-  msg.set_step(info.step);
-  const at::Tensor pred = prediction.cpu(), conf = confidence.cpu().contiguous();
+  ExportData d{info.task,
+               mixer_name(mo.mixer.kind),
+               std::uint32_t(mo.blocks),
+               std::uint32_t(mo.mixer.d_model),
+               std::uint32_t(mo.mixer.expand * mo.mixer.d_model),
+               std::uint32_t(mo.mixer.state_size),
+               info.seed,
+               info.step,
+               {}};
   for (std::int64_t b = 0; b < batch.B; ++b) {
-    auto* seq = msg.add_sequences();
-    for (std::int64_t t = 0; t < batch.L; ++t) {
-      seq->add_tokens(batch.tokens[std::size_t(b * batch.L + t)]);
-      seq->add_targets(batch.targets[std::size_t(b * batch.L + t)]);
-      seq->add_predictions(pred[b][t].item<std::int64_t>());
-      seq->add_confidence(conf[b][t].item<float>());
-    }
+    const auto row = [&](const std::vector<std::int64_t>& v) {
+      return std::vector<std::int64_t>(v.begin() + b * batch.L, v.begin() + (b + 1) * batch.L);
+    };
+    ExportSequence seq{row(batch.tokens), row(batch.targets), values<std::int64_t>(prediction[b], at::kLong),
+                       values<float>(confidence[b], at::kFloat), {}};
     for (const auto& [block, trace] : traces) {
-      auto* layer = seq->add_layers();
-      layer->set_block(std::uint32_t(block));
-      const at::Tensor y_var = trace.y_var[b].to(at::kFloat).cpu().contiguous();           // [L, M]
-      const at::Tensor state = trace.state_variance[b].to(at::kFloat).cpu().contiguous();  // [L, M, S]
-      layer->mutable_y_var()->Add(y_var.data_ptr<float>(), y_var.data_ptr<float>() + y_var.numel());
-      if (info.state_variance)
-        layer->mutable_state_variance()->Add(state.data_ptr<float>(), state.data_ptr<float>() + state.numel());
-      const at::Tensor mean = state.mean({1, 2}).contiguous();  // [L]
-      layer->mutable_mean_state_variance()->Add(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
+      const at::Tensor state = trace.state_variance[b];  // [L, M, S]
+      seq.layers.push_back({std::uint32_t(block), values<float>(trace.y_var[b], at::kFloat),
+                            info.state_variance ? values<float>(state, at::kFloat) : std::vector<float>{},
+                            values<float>(state.mean({1, 2}), at::kFloat)});
     }
+    d.sequences.push_back(std::move(seq));
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out || !msg.SerializeToOstream(&out) || !out.flush())
-      throw TrainError("export: cannot write " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw TrainError("export: cannot rename " + tmp + " to " + path + ": " + ec.message());
+  write_export(path, d);
 }
-
-#endif
 
 }  // namespace kalmanscan::kla::nn
