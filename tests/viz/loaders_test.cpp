@@ -89,7 +89,7 @@ TEST_F(Loaders, CsvEstimatesGiveBandsAndTheNisOfObservedSteps) {
                           "1,1,1.25,2,0.4,0.2,0,0\n"
                           "2,2,1.5,2.5,0.3,0.1,0.75,2\n");
   SeriesSet set;
-  const LoadReport r = load_estimates(path, set, {.role = Role::filtered});
+  const LoadReport r = load_estimates(path, set, {.csv_role = Role::filtered});
   EXPECT_EQ(r.records, 3u);
   const auto pos = rows(set, "pos", Role::filtered);
   ASSERT_EQ(pos.size(), 3u);
@@ -107,7 +107,7 @@ TEST_F(Loaders, CsvEstimatesGiveBandsAndTheNisOfObservedSteps) {
   EXPECT_EQ(nis[1].value, 0.75);
   // Smoothed estimates carry no NIS panel.
   SeriesSet smoothed;
-  load_estimates(path, smoothed, {.role = Role::smoothed, .state_names = {"a", "b"}});
+  load_estimates(path, smoothed, {.csv_role = Role::smoothed, .state_names = {"a", "b"}});
   EXPECT_EQ(rows(smoothed, "a", Role::smoothed).size(), 3u);
   EXPECT_TRUE(rows(smoothed, "NIS", Role::nis).empty());
 }
@@ -137,6 +137,11 @@ TEST_F(Loaders, RecordEstimatesTakeTheirKindAndSigmaFromTheCovariance) {
   EXPECT_EQ(x0[3].t, 1.5);
   EXPECT_EQ(x0[3].value, 3);
   EXPECT_EQ(x0[3].sigma, std::sqrt(7.0));
+  // A record's own kind wins over the role meant for CSV files.
+  SeriesSet other;
+  load_estimates(path, other, {.csv_role = Role::filtered});
+  EXPECT_EQ(rows(other, "x0", Role::smoothed).size(), 4u);
+  EXPECT_TRUE(rows(other, "x0", Role::filtered).empty());
   const auto x1 = rows(set, "x1", Role::smoothed);
   ASSERT_EQ(x1.size(), 4u);
   EXPECT_EQ(x1[2].sigma, 3.0);
@@ -162,14 +167,14 @@ TEST_F(Loaders, BadFilesAreRefusedNamingFileLineAndField) {
   };
   EXPECT_NE(message(ok, {}).find("does not say whether they are filtered or smoothed"), std::string::npos);
   const auto short_row = write("short.csv", "step,t,x,nis,nis_dof\n0,0,1,0,0\n1,1,2,0\n");
-  EXPECT_NE(message(short_row, {.role = Role::smoothed}).find("short.csv:3: expected 5 cells, found 4"), std::string::npos);
+  EXPECT_NE(message(short_row, {.csv_role = Role::smoothed}).find("short.csv:3: expected 5 cells, found 4"), std::string::npos);
   const auto bad_number = write("bad.csv", "step,t,x,nis,nis_dof\n0,0,abc,0,0\n");
-  EXPECT_NE(message(bad_number, {.role = Role::smoothed}).find("bad.csv:2: field 'x': expected a number, found 'abc'"),
+  EXPECT_NE(message(bad_number, {.csv_role = Role::smoothed}).find("bad.csv:2: field 'x': expected a number, found 'abc'"),
             std::string::npos);
   const auto backwards = write("back.csv", "step,t,x,nis,nis_dof\n0,5,1,0,0\n1,4,1,0,0\n");
-  EXPECT_NE(message(backwards, {.role = Role::smoothed}).find("back.csv:3: "), std::string::npos);
+  EXPECT_NE(message(backwards, {.csv_role = Role::smoothed}).find("back.csv:3: "), std::string::npos);
   const auto header = write("header.csv", "t,x\n0,1\n");
-  EXPECT_NE(message(header, {.role = Role::smoothed}).find("header: expected step,t"), std::string::npos);
+  EXPECT_NE(message(header, {.csv_role = Role::smoothed}).find("header: expected step,t"), std::string::npos);
 }
 
 }  // namespace

@@ -158,7 +158,7 @@ void MainWindow::open_offline(const OfflineInputs& in) {
     if (!in.model.isEmpty()) names = model_state_names(in.model.toStdString());
     QStringList lines;
     for (const QString& path : in.estimates) {
-      const LoadReport r = load_estimates(path.toStdString(), *offline_, {.role = in.csv_role, .state_names = names});
+      const LoadReport r = load_estimates(path.toStdString(), *offline_, {.csv_role = in.csv_role, .state_names = names});
       lines << QStringLiteral("%1: %2 estimates").arg(QFileInfo(path).fileName()).arg(r.records);
       if (!r.warning.empty()) lines << QString::fromStdString(r.warning);
     }

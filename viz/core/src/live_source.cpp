@@ -5,6 +5,7 @@
 
 #include "kalmanscan/net/client.hpp"
 #include "kalmanscan/viz/error.hpp"
+#include "kalmanscan/viz/loaders.hpp"
 
 namespace kalmanscan::viz {
 
@@ -46,7 +47,7 @@ void LiveSource::run() {
     std::map<std::uint64_t, Followed> streams;
     const auto follow = [&](const proto::StreamInfo& info) {
       Followed f{info.name(), {info.state_names().begin(), info.state_names().end()}};
-      while (f.state_names.size() < info.state_dim()) f.state_names.push_back("x" + std::to_string(f.state_names.size()));
+      while (f.state_names.size() < info.state_dim()) f.state_names.push_back(default_state_name(f.state_names.size()));
       streams[info.stream_id()] = std::move(f);
       update_status([&](LiveStatus& s) { s.streams.push_back(info.name()); });
     };

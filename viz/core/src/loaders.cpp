@@ -24,7 +24,7 @@ struct Sink {
 
   void bind(SeriesSet::Lock& lock, Role role, std::size_t n) {
     if (ids.size() == n) return;
-    while (names.size() < n) names.push_back("x" + std::to_string(names.size()));
+    while (names.size() < n) names.push_back(default_state_name(names.size()));
     ids.clear();
     for (std::size_t j = 0; j < n; ++j) ids.push_back(lock.get_or_add(names[j], role));
     if (role == Role::filtered) nis = lock.get_or_add("NIS", Role::nis);
@@ -43,8 +43,7 @@ bool starts_with_magic(const std::filesystem::path& path) {
   return in.gcount() == static_cast<std::streamsize>(head.size()) && head == formats::record_magic;
 }
 
-Role role_of(const proto::EstimateRecord& r, const std::optional<Role>& forced, const std::string& where) {
-  if (forced) return *forced;
+Role role_of(const proto::EstimateRecord& r, const std::string& where) {
   switch (r.kind()) {
     case proto::EstimateRecord::FILTERED: return Role::filtered;
     case proto::EstimateRecord::SMOOTHED: return Role::smoothed;
@@ -63,7 +62,7 @@ LoadReport load_estimate_records(const std::filesystem::path& path, SeriesSet& s
     auto lock = set.lock();
     for (std::size_t i = 0; i < o.batch && (more = reader.next(r)); ++i) {
       const std::string where = at(path, reader.records(), "record ");
-      const Role this_role = role_of(r, o.role, where);
+      const Role this_role = role_of(r, where);
       if (role && *role != this_role) throw Error(where + "field 'kind': changes within the file");
       role = this_role;
       const std::size_t n = static_cast<std::size_t>(r.mean_size());
@@ -124,7 +123,7 @@ double number(std::string_view cell, const std::string& where, std::string_view 
 }
 
 LoadReport load_estimate_csv(const std::filesystem::path& path, SeriesSet& set, const EstimateLoadOptions& o) {
-  if (!o.role)
+  if (!o.csv_role)
     throw Error(path.string() + ": a CSV of estimates does not say whether they are filtered or smoothed; choose one");
   std::ifstream in(path);
   if (!in) throw Error(path.string() + ": cannot open for reading");
@@ -153,7 +152,7 @@ LoadReport load_estimate_csv(const std::filesystem::path& path, SeriesSet& set, 
   bool more = true;
   while (more) {
     auto lock = set.lock();
-    sink.bind(lock, *o.role, n);
+    sink.bind(lock, *o.csv_role, n);
     for (std::size_t i = 0; i < o.batch && (more = static_cast<bool>(std::getline(in, line))); ++i) {
       ++line_no;
       if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -186,6 +185,12 @@ LoadReport load_estimate_csv(const std::filesystem::path& path, SeriesSet& set, 
 }
 
 }  // namespace
+
+std::string default_state_name(std::size_t j) {
+  std::string name = "x";  // (built in two steps: GCC 12 warns falsely on "x" + to_string(j))
+  name += std::to_string(j);
+  return name;
+}
 
 LoadReport load_estimates(const std::filesystem::path& path, SeriesSet& set, const EstimateLoadOptions& options) {
   if (options.batch == 0) throw Error("load_estimates: batch must be at least 1");

@@ -9,21 +9,6 @@ namespace kalmanscan::viz {
 
 std::size_t channel_count(SeriesKind kind) { return kind == SeriesKind::band ? 5 : 1; }
 
-void Aggregate::merge(const Aggregate& other) {
-  if (other.count == 0) return;
-  if (count == 0) {
-    *this = other;
-    return;
-  }
-  count += other.count;
-  t_first = std::min(t_first, other.t_first);
-  t_last = std::max(t_last, other.t_last);
-  for (std::size_t c = 0; c < max_channels; ++c) {
-    min[c] = std::min(min[c], other.min[c]);
-    max[c] = std::max(max[c], other.max[c]);
-  }
-}
-
 double column_edge(double t0, double t1, std::size_t columns, std::size_t c) {
   if (c >= columns) return t1;
   return t0 + (t1 - t0) * static_cast<double>(c) / static_cast<double>(columns);
@@ -83,11 +68,51 @@ Aggregate Series::element(std::size_t level, std::uint64_t index) const {
 }
 
 void Series::merge_elements(std::size_t level, std::uint64_t a, std::uint64_t b, Aggregate& acc) const {
-  for (std::uint64_t i = a; i < b; ++i) acc.merge(element(level, i));
+  if (a >= b) return;
+  if (level != 0) {
+    const Level& l = levels_[level - 1];
+    const auto first = l.items.begin() + static_cast<std::ptrdiff_t>(a - l.begin);
+    std::for_each(first, first + static_cast<std::ptrdiff_t>(b - a), [&](const Aggregate& x) { acc.merge(x); });
+    return;
+  }
+  // Samples straight into the summary (the hot loop of a redraw: no temporary aggregates).
+  auto it = raw_.begin() + static_cast<std::ptrdiff_t>(a - raw_begin_);
+  const auto last = it + static_cast<std::ptrdiff_t>(b - a);
+  if (acc.count == 0) {
+    acc = element(0, a);
+    ++it;
+  }
+  const bool band = kind_ == SeriesKind::band;
+  for (; it != last; ++it) {
+    const Sample& x = *it;
+    ++acc.count;
+    acc.t_first = std::min(acc.t_first, x.t);
+    acc.t_last = std::max(acc.t_last, x.t);
+    acc.min[mean] = std::min(acc.min[mean], x.value);
+    acc.max[mean] = std::max(acc.max[mean], x.value);
+    if (!band) continue;
+    // Each band edge keeps its own min and max.
+    const double l1 = x.value - x.sigma, u1 = x.value + x.sigma, l2 = x.value - 2 * x.sigma, u2 = x.value + 2 * x.sigma;
+    acc.min[lower1] = std::min(acc.min[lower1], l1);
+    acc.max[lower1] = std::max(acc.max[lower1], l1);
+    acc.min[upper1] = std::min(acc.min[upper1], u1);
+    acc.max[upper1] = std::max(acc.max[upper1], u1);
+    acc.min[lower2] = std::min(acc.min[lower2], l2);
+    acc.max[lower2] = std::max(acc.max[lower2], l2);
+    acc.min[upper2] = std::min(acc.min[upper2], u2);
+    acc.max[upper2] = std::max(acc.max[upper2], u2);
+  }
 }
 
 std::uint64_t Series::lower_bound(std::size_t level, std::uint64_t first, std::uint64_t last, double t) const {
-  // Keys never decrease along a level (samples arrive in time order).
+  // Keys never decrease along a level (samples arrive in time order). Gallop from `first`, then
+  // bisect: successive column edges lie close together, so the probes stay near each other.
+  std::uint64_t step = 1;
+  while (first + step < last && key(level, first + step) < t) {
+    first += step;
+    step *= 2;
+  }
+  last = std::min(last, first + step + 1);
   while (first < last) {
     const std::uint64_t mid = first + (last - first) / 2;
     if (key(level, mid) < t)

@@ -53,8 +53,9 @@ void PlotCanvas::refresh() {
       extent = time_extent(lock);
     }
     if (any) {
-      // The newest sample sits just inside the right edge, the window keeps its width.
-      const double width = t1_ - t0_;
+      // The newest sample sits just inside the right edge. Until the user picks a width, the
+      // window grows to show everything; afterwards it keeps the user's width.
+      const double width = user_width_ ? t1_ - t0_ : std::max(t1_ - t0_, (extent.second - extent.first) / 0.97);
       apply_window(extent.second - width * 0.98, extent.second + width * 0.02);
       return;
     }
@@ -72,6 +73,7 @@ void PlotCanvas::apply_window(double t0, double t1) {
 }
 
 void PlotCanvas::set_window(double t0, double t1) {
+  user_width_ = true;
   set_follow(false);
   apply_window(t0, t1);
 }
@@ -137,6 +139,7 @@ void PlotCanvas::wheelEvent(QWheelEvent* e) {
   const double left = style_.left_margin, width = plot_columns(rect(), style_);
   const double frac = std::clamp((e->position().x() - left) / width, 0.0, 1.0);
   const double anchor = t0_ + frac * (t1_ - t0_);
+  user_width_ = true;
   // Following keeps the right edge live; zooming only changes the width.
   if (follow_) {
     const double w = (t1_ - t0_) * factor;

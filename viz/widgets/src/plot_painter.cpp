@@ -171,7 +171,7 @@ void paint_panels(QPainter& p, const QRect& area, const std::vector<PanelFrame>&
     p.drawText(QPointF(last.x(t) - fm.horizontalAdvance(text) / 2.0, last.plot.bottom() + 4 + fm.ascent()), text);
   }
   const QString unit = QStringLiteral("t [s]");
-  p.drawText(QPointF(last.plot.right() - fm.horizontalAdvance(unit), last.plot.bottom() + 4 + fm.ascent()), unit);
+  p.drawText(QPointF(area.left() + 4, last.plot.bottom() + 4 + fm.ascent()), unit);
 }
 
 }  // namespace kalmanscan::viz

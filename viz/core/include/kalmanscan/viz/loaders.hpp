@@ -30,12 +30,15 @@ struct LoadReport {
 };
 
 struct EstimateLoadOptions {
-  /// Role of every estimate: required for CSV (which does not say), overrides a record's kind when set.
-  std::optional<Role> role;
+  /// Role of CSV estimates (a CSV does not say; required for CSV). Record files carry their kind.
+  std::optional<Role> csv_role;
   /// Panel names by state component; empty = the CSV header's names, else x0, x1, ….
   std::vector<std::string> state_names{};
   std::size_t batch = 4096;  ///< records per lock
 };
+
+/// The name of state component j when nothing names it: "x0", "x1", ….
+std::string default_state_name(std::size_t j);
 
 /// Loads an estimates file (record file or CSV, told apart by the record magic string).
 /// Throws Error naming the file, the line or record and the field for malformed input

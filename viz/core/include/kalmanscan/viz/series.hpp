@@ -15,6 +15,7 @@
 // Not thread-safe: share it through SeriesSet (series_set.hpp), whose mutex is the locking rule.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -47,7 +48,20 @@ struct Aggregate {
   std::array<double, max_channels> min{}, max{};
 
   /// Adds `other` (of the same kind of series) to this summary; either may be empty.
-  void merge(const Aggregate& other);
+  void merge(const Aggregate& other) {
+    if (other.count == 0) return;
+    if (count == 0) {
+      *this = other;
+      return;
+    }
+    count += other.count;
+    t_first = std::min(t_first, other.t_first);
+    t_last = std::max(t_last, other.t_last);
+    for (std::size_t c = 0; c < max_channels; ++c) {
+      min[c] = std::min(min[c], other.min[c]);
+      max[c] = std::max(max[c], other.max[c]);
+    }
+  }
 };
 
 /// The aggregates of a time range split into equal pixel columns.

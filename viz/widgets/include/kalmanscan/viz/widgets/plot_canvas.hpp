@@ -7,8 +7,9 @@
 //
 // Mouse: wheel zooms the time axis around the cursor, dragging pans it (and leaves follow-live),
 // double-click fits all data. Follow-live keeps the newest sample at the right edge with the
-// current window width. Pause stops redraws on new data (ingest continues; zoom and pan still
-// work on what was received); resume catches up.
+// window width the user chose (until they zoom, the window grows to show all data). Pause stops
+// redraws on new data (ingest continues; zoom and pan still work on what was received); resume
+// catches up.
 #pragma once
 
 #include <QElapsedTimer>
@@ -74,6 +75,7 @@ class PlotCanvas : public QWidget {
   bool dirty_ = false;       // data changed while paused
   bool have_window_ = false;  // false until the first data arrived: then fit
   bool follow_ = false, paused_ = false;
+  bool user_width_ = false;   // the user zoomed or set a window: follow-live keeps that width
   double t0_ = 0, t1_ = 1;
   bool dragging_ = false;
   double drag_x_ = 0, drag_t0_ = 0, drag_t1_ = 0;

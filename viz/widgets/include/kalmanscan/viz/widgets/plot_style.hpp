@@ -18,7 +18,7 @@ struct PlotStyle {
   QColor text{40, 40, 40};
   EstimateColours filtered{QColor(20, 70, 170), QColor(140, 175, 235), QColor(205, 222, 250)};
   EstimateColours smoothed{QColor(200, 80, 0), QColor(245, 150, 60, 110), QColor(250, 200, 140, 90)};
-  QColor measurement{0, 0, 0};
+  QColor measurement{70, 70, 70};
   QColor nis{120, 40, 140};
   int mean_width = 2;        ///< pixels
   int point_size = 3;        ///< side of a measurement's square, pixels
