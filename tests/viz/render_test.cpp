@@ -9,6 +9,7 @@
 #include <QImage>
 #include <QPainter>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,14 +20,24 @@
 namespace kalmanscan::viz {
 namespace {
 
-QApplication& app() {
-  if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
-  static int argc = 1;
-  static char name[] = "kalmanscan_viz_tests";
-  static char* argv[] = {name, nullptr};
-  static QApplication instance(argc, argv);
-  return instance;
-}
+// One QApplication for the whole binary, created before the first test and destroyed before
+// main() returns (a function-local static would be destroyed after Qt's own statics and crash).
+class QtEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+    app_ = std::make_unique<QApplication>(argc_, argv_);
+  }
+  void TearDown() override { app_.reset(); }
+
+ private:
+  int argc_ = 1;
+  char name_[21] = "kalmanscan_viz_tests";
+  char* argv_[2] = {name_, nullptr};
+  std::unique_ptr<QApplication> app_;
+};
+
+[[maybe_unused]] ::testing::Environment* const qt_environment = ::testing::AddGlobalTestEnvironment(new QtEnvironment);
 
 struct Truth {
   double t, mean, sigma;
@@ -44,7 +55,6 @@ std::vector<Truth> synthetic(int n) {
 std::string rgb(QRgb c) { return QString("(%1,%2,%3)").arg(qRed(c)).arg(qGreen(c)).arg(qBlue(c)).toStdString(); }
 
 TEST(Render, BandsMeanAndMeasurementsLandOnTheirPixels) {
-  app();
   const auto truth = synthetic(1000);
   SeriesSet set;
   {
@@ -114,7 +124,6 @@ TEST(Render, BandsMeanAndMeasurementsLandOnTheirPixels) {
 }
 
 TEST(Render, CanvasRepaintsOnlyWhenDataChanges) {
-  app();
   SeriesSet set;
   PlotCanvas canvas(set);
   set.on_change([&] { canvas.notify_data_changed(); });
