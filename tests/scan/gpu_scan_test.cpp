@@ -28,7 +28,7 @@ using GpuOperators = ::testing::Types<AffineOp<float>, Mobius2Op<float>, AffineM
                                       AffineOp<double>, Mobius2Op<double>, AffineMapOp<double, 2>, AffineMapOp<double, 4>
 #endif
                                       >;
-TYPED_TEST_SUITE(GpuScan, GpuOperators);
+TYPED_TEST_SUITE(GpuScan, GpuOperators, OperatorNames);
 
 // (batch, length) pairs: tiles of CUB's scans are a few hundred to a few thousand elements;
 // the chunked kernel's chunks are 16 or 32 elements, recursing once per factor of 16–32.
@@ -49,7 +49,9 @@ void check_host_arrays(std::size_t batch, std::size_t length, Direction dir, boo
                            std::to_string(length) + (dir == Direction::forward ? " forward" : " reverse") +
                            (with_carry ? " with carry" : "");
   EXPECT_TRUE(tensors_match<Op>((what + " prefixes").c_str(), expected, actual));
-  if (length > 0 || with_carry) EXPECT_TRUE(tensors_match<Op>((what + " carry-out").c_str(), expected_carry, actual_carry));
+  if (length > 0 || with_carry) {
+    EXPECT_TRUE(tensors_match<Op>((what + " carry-out").c_str(), expected_carry, actual_carry));
+  }
 }
 
 TYPED_TEST(GpuScan, HostArraysMatchReference) {

@@ -24,16 +24,6 @@ using OperatorTypes =
                      AffineMapOp<double, 2>, AffineMapOp<float, 4>, AffineMapOp<double, 4>, ModMatrix2M31Op,
                      AffineMod32Op, OrderTrapOp>;
 
-struct OperatorNames {
-  template <class Op>
-  static std::string GetName(int) {
-    std::string s = OpTraits<Op>::name;
-    for (char& c : s)
-      if (c == '<' || c == '>' || c == ',') c = '_';
-    return s;
-  }
-};
-
 /// 0, 1, 2, the threaded backend's split threshold ± 1 (detail::min_split_length = 8192),
 /// a prime above it, and 10^6 for the operators marked long_run.
 template <class Op>

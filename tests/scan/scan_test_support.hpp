@@ -57,8 +57,8 @@ struct OrderTrap {
 
 struct OrderTrapOp {
   using element = OrderTrap;
-  static element identity() { return {0, 0, -1, true, true}; }
-  static element combine(const element& earlier, const element& later) {
+  KS_HD static element identity() { return {0, 0, -1, true, true}; }
+  KS_HD static element combine(const element& earlier, const element& later) {
     if (earlier.empty) return later;
     if (later.empty) return earlier;
     const bool adjacent = earlier.seq == later.seq && earlier.last + 1 == later.first;
@@ -235,6 +235,17 @@ struct OpTraits<OrderTrapOp> {
     out[2] = double(e.last);
     out[3] = e.ok;
     out[4] = e.empty;
+  }
+};
+
+/// Typed-test names from OpTraits<Op>::name ("AffineMapOp<float,2>" → "AffineMapOp_float_2_").
+struct OperatorNames {
+  template <class Op>
+  static std::string GetName(int) {
+    std::string s = OpTraits<Op>::name;
+    for (char& c : s)
+      if (c == '<' || c == '>' || c == ',') c = '_';
+    return s;
   }
 };
 
