@@ -44,13 +44,16 @@ struct SmoothProblem {
   const T* after_cov = nullptr;
 };
 
-/// Whether (T, N) is compiled into the CUDA library (float always; double unless CI's reduced
-/// list, KALMANSCAN_CUDA_FULL_INSTANTIATIONS = 0). N ∈ {2, 4, 6, 8, 12, 16, 24, 32}.
+/// Whether (T, N) is compiled into the CUDA library; must match src/cuda/*.cu. The fast-path
+/// sizes 2, 4, 6, 12 in float always, in double with KALMANSCAN_CUDA_FULL_INSTANTIATIONS; the
+/// sizes 8, 16, 24, 32 only with KALMANSCAN_CUDA_LARGE_FILTER_SIZES (off by default: nvcc unrolls
+/// the fixed-size solves fully and takes tens of minutes on them).
 template <class T, int N>
 constexpr bool compiled() {
-  constexpr bool size = N == 2 || N == 4 || N == 6 || N == 8 || N == 12 || N == 16 || N == 24 || N == 32;
+  constexpr bool fast = N == 2 || N == 4 || N == 6 || N == 12;
+  constexpr bool large = (N == 8 || N == 16 || N == 24 || N == 32) && KALMANSCAN_CUDA_LARGE_FILTER_SIZES;
   constexpr bool type = sizeof(T) == 4 || KALMANSCAN_CUDA_FULL_INSTANTIATIONS;
-  return KALMANSCAN_HAS_CUDA && size && type;
+  return KALMANSCAN_HAS_CUDA && (fast || large) && type;
 }
 
 /// Filtered means/covariances (padded) into host arrays; *failed_step receives the first local

@@ -1,9 +1,9 @@
 // CUDA instantiations of the parallel filter/smoother in double, state sizes 8, 16, 24, 32
-// (full instantiation list only; must match gpu::compiled in gpu.hpp).
+// (only with KALMANSCAN_CUDA_LARGE_FILTER_SIZES; must match gpu::compiled in gpu.hpp).
 #include "kalmanscan/config.hpp"
 #include "run.cuh"
 
-#if KALMANSCAN_CUDA_FULL_INSTANTIATIONS
+#if KALMANSCAN_CUDA_LARGE_FILTER_SIZES && KALMANSCAN_CUDA_FULL_INSTANTIATIONS
 KALMANSCAN_FILTERS_CUDA_INSTANTIATE(double, 8)
 KALMANSCAN_FILTERS_CUDA_INSTANTIATE(double, 16)
 KALMANSCAN_FILTERS_CUDA_INSTANTIATE(double, 24)
