@@ -411,3 +411,12 @@ void parallel_smooth_n(const Model& model, const Measurements& meas, BasicTrajec
 }
 
 }  // namespace kalmanscan::filters::detail
+
+/// Explicitly instantiates the parallel filter and smoother for (T, N); used inside
+/// namespace kalmanscan::filters::detail by the parallel_sizes_*.cpp files.
+#define KALMANSCAN_INSTANTIATE_PARALLEL(T, N)                                                                   \
+  template BasicTrajectory<T> parallel_filter_n<T, N>(const Model&, const Measurements&,                         \
+                                                      const std::optional<StepState>&, StepState*,               \
+                                                      const ParallelOptions&);                                   \
+  template void parallel_smooth_n<T, N>(const Model&, const Measurements&, BasicTrajectory<T>&,                  \
+                                        const std::optional<StepState>&, bool, const ParallelOptions&);

@@ -4,20 +4,13 @@
 
 namespace kalmanscan::filters::detail {
 
-#define KALMANSCAN_INSTANTIATE(T, N)                                                                            \
-  template BasicTrajectory<T> parallel_filter_n<T, N>(const Model&, const Measurements&,                         \
-                                                      const std::optional<StepState>&, StepState*,               \
-                                                      const ParallelOptions&);                                   \
-  template void parallel_smooth_n<T, N>(const Model&, const Measurements&, BasicTrajectory<T>&,                  \
-                                        const std::optional<StepState>&, bool, const ParallelOptions&);
-KALMANSCAN_INSTANTIATE(float, 2)
-KALMANSCAN_INSTANTIATE(double, 2)
-KALMANSCAN_INSTANTIATE(float, 4)
-KALMANSCAN_INSTANTIATE(double, 4)
-KALMANSCAN_INSTANTIATE(float, 6)
-KALMANSCAN_INSTANTIATE(double, 6)
-KALMANSCAN_INSTANTIATE(float, 8)
-KALMANSCAN_INSTANTIATE(double, 8)
-#undef KALMANSCAN_INSTANTIATE
+KALMANSCAN_INSTANTIATE_PARALLEL(float, 2)
+KALMANSCAN_INSTANTIATE_PARALLEL(double, 2)
+KALMANSCAN_INSTANTIATE_PARALLEL(float, 4)
+KALMANSCAN_INSTANTIATE_PARALLEL(double, 4)
+KALMANSCAN_INSTANTIATE_PARALLEL(float, 6)
+KALMANSCAN_INSTANTIATE_PARALLEL(double, 6)
+KALMANSCAN_INSTANTIATE_PARALLEL(float, 8)
+KALMANSCAN_INSTANTIATE_PARALLEL(double, 8)
 
 }  // namespace kalmanscan::filters::detail

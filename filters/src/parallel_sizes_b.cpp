@@ -4,16 +4,9 @@
 
 namespace kalmanscan::filters::detail {
 
-#define KALMANSCAN_INSTANTIATE(T, N)                                                                            \
-  template BasicTrajectory<T> parallel_filter_n<T, N>(const Model&, const Measurements&,                         \
-                                                      const std::optional<StepState>&, StepState*,               \
-                                                      const ParallelOptions&);                                   \
-  template void parallel_smooth_n<T, N>(const Model&, const Measurements&, BasicTrajectory<T>&,                  \
-                                        const std::optional<StepState>&, bool, const ParallelOptions&);
-KALMANSCAN_INSTANTIATE(float, 12)
-KALMANSCAN_INSTANTIATE(double, 12)
-KALMANSCAN_INSTANTIATE(float, 16)
-KALMANSCAN_INSTANTIATE(double, 16)
-#undef KALMANSCAN_INSTANTIATE
+KALMANSCAN_INSTANTIATE_PARALLEL(float, 12)
+KALMANSCAN_INSTANTIATE_PARALLEL(double, 12)
+KALMANSCAN_INSTANTIATE_PARALLEL(float, 16)
+KALMANSCAN_INSTANTIATE_PARALLEL(double, 16)
 
 }  // namespace kalmanscan::filters::detail

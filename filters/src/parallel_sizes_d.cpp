@@ -4,16 +4,9 @@
 
 namespace kalmanscan::filters::detail {
 
-#define KALMANSCAN_INSTANTIATE(T, N)                                                                            \
-  template BasicTrajectory<T> parallel_filter_n<T, N>(const Model&, const Measurements&,                         \
-                                                      const std::optional<StepState>&, StepState*,               \
-                                                      const ParallelOptions&);                                   \
-  template void parallel_smooth_n<T, N>(const Model&, const Measurements&, BasicTrajectory<T>&,                  \
-                                        const std::optional<StepState>&, bool, const ParallelOptions&);
-KALMANSCAN_INSTANTIATE(float, 48)
-KALMANSCAN_INSTANTIATE(double, 48)
-KALMANSCAN_INSTANTIATE(float, 64)
-KALMANSCAN_INSTANTIATE(double, 64)
-#undef KALMANSCAN_INSTANTIATE
+KALMANSCAN_INSTANTIATE_PARALLEL(float, 48)
+KALMANSCAN_INSTANTIATE_PARALLEL(double, 48)
+KALMANSCAN_INSTANTIATE_PARALLEL(float, 64)
+KALMANSCAN_INSTANTIATE_PARALLEL(double, 64)
 
 }  // namespace kalmanscan::filters::detail
