@@ -23,26 +23,15 @@ using testing::random_cotangents;
 using testing::random_problem;
 using testing::rel_error;
 
-const char* const input_names[] = {"v", "lam_v", "k", "q", "a_bar", "p_bar", "lam0", "eta0"};
-const char* const output_names[] = {"y", "y_var", "lam_T", "eta_T"};
+using testing::autograd_gradients;
+using testing::input_names;
+using testing::output_names;
+using testing::outputs;
+using testing::run_op;
+using testing::ScanFn;
 
-using ScanFn = std::function<ScanResult(const Problem&)>;
-
-c10::optional<at::Tensor> opt(const at::Tensor& t) { return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt; }
-
-ScanResult run_op(const Problem& p) { return kla_scan(p.v, p.lam_v, p.k, p.q, p.a_bar, p.p_bar, opt(p.lam0), opt(p.eta0)); }
 ScanResult run_recurrent(const Problem& p) {
-  return kla_scan_recurrent(p.v, p.lam_v, p.k, p.q, p.a_bar, p.p_bar, opt(p.lam0), opt(p.eta0));
-}
-
-std::vector<at::Tensor> outputs(const ScanResult& r) { return {r.y, r.y_var, r.lam_T, r.eta_T}; }
-
-// Gradients of Σ cot·f(p) with respect to every input, by LibTorch's autograd through f.
-std::vector<at::Tensor> autograd_gradients(const ScanFn& f, const Problem& p, const std::vector<at::Tensor>& cot) {
-  std::vector<at::Tensor> x;
-  for (const auto& t : p.inputs()) x.push_back(t.detach().clone().requires_grad_(true));
-  const at::Tensor loss = contract(f(Problem::from(x)), cot);
-  return torch::autograd::grad({loss}, x);
+  return kla_scan_recurrent(p.v, p.lam_v, p.k, p.q, p.a_bar, p.p_bar, testing::opt(p.lam0), testing::opt(p.eta0));
 }
 
 struct Case {

@@ -5,28 +5,13 @@ when a GPU and the CUDA kernels are present, CUDA (fp32) against CPU (fp64), nor
 
     python3 tests/torch/python_smoke.py build/kla/torch/libkalmanscan_torch.so
 """
+import pathlib
 import sys
 
 import torch
 
-
-def recurrence(v, lam_v, k, q, a_bar, p_bar):
-    B, L, M = v.shape
-    S = k.shape[2]
-    lam = torch.ones(B, M, S, dtype=v.dtype, device=v.device)
-    eta = torch.zeros(B, M, S, dtype=v.dtype, device=v.device)
-    p = p_bar.clamp_min(1e-12)
-    ys, yvs = [], []
-    for t in range(L):
-        lv, vt = lam_v[:, t, :, None], v[:, t, :, None]
-        kt, qt = k[:, t, None, :], q[:, t, None, :]
-        phi = (lv * kt * kt).clamp_min(1e-12)
-        D = a_bar ** 2 + p * lam
-        lam = ((1 + p * phi) * lam + a_bar ** 2 * phi) / D
-        eta = (a_bar / D) * eta + lv * vt * kt
-        ys.append((qt * eta / lam).sum(2))
-        yvs.append((qt * qt / lam).sum(2))
-    return torch.stack(ys, 1), torch.stack(yvs, 1), lam, eta
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "kla" / "torch" / "python"))
+from kla_recurrence import kla_recurrence  # noqa: E402
 
 
 def problem(B, L, M, S, dtype, device):
@@ -54,7 +39,7 @@ def main():
     op = lambda *x: torch.ops.kalmanscan.kla_scan(*x, None, None)
     x = problem(2, 33, 8, 4, torch.float64, "cpu")
     out, grads = run(op, x)
-    out_r, grads_r = run(recurrence, x)
+    out_r, grads_r = run(kla_recurrence, x)
     worst = max([rel(a, b) for a, b in zip(out, out_r)] + [rel(a, b) for a, b in zip(grads, grads_r)])
     print(f"CPU fp64 op vs torch recurrence: worst normwise error {worst:.2e}")
     ok = worst < 1e-10

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -30,7 +31,26 @@ struct Problem {
     for (const auto& t : inputs()) x.push_back(t.to(dtype));
     return from(x);
   }
+  Problem to(const at::Device& device, at::ScalarType dtype) const {
+    std::vector<at::Tensor> x;
+    for (const auto& t : inputs()) x.push_back(t.to(device, dtype));
+    return from(x);
+  }
 };
+
+inline const char* const input_names[] = {"v", "lam_v", "k", "q", "a_bar", "p_bar", "lam0", "eta0"};
+inline const char* const output_names[] = {"y", "y_var", "lam_T", "eta_T"};
+
+inline c10::optional<at::Tensor> opt(const at::Tensor& t) {
+  return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt;
+}
+
+/// kla_scan (through the dispatcher, autograd included) on a problem.
+inline ScanResult run_op(const Problem& p) {
+  return kla_scan(p.v, p.lam_v, p.k, p.q, p.a_bar, p.p_bar, opt(p.lam0), opt(p.eta0));
+}
+
+inline std::vector<at::Tensor> outputs(const ScanResult& r) { return {r.y, r.y_var, r.lam_T, r.eta_T}; }
 
 /// v ~ N(0, 1), Λv ~ U(0.5, 1.5), k, q ~ N(0, 1/S), ā ~ U(0.6, 0.99), p̄ ~ U(0.02, 0.2), and when
 /// carried λ₀ ~ U(0.5, 3), η₀ ~ N(0, 1); fp64.
@@ -63,6 +83,16 @@ inline std::vector<at::Tensor> random_cotangents(const Problem& p, uint64_t seed
 /// Σ cot·out over the four outputs.
 inline at::Tensor contract(const ScanResult& r, const std::vector<at::Tensor>& cot) {
   return (r.y * cot[0]).sum() + (r.y_var * cot[1]).sum() + (r.lam_T * cot[2]).sum() + (r.eta_T * cot[3]).sum();
+}
+
+using ScanFn = std::function<ScanResult(const Problem&)>;
+
+/// Gradients of Σ cot·f(p) with respect to every input, by LibTorch's autograd through f.
+inline std::vector<at::Tensor> autograd_gradients(const ScanFn& f, const Problem& p, const std::vector<at::Tensor>& cot) {
+  std::vector<at::Tensor> x;
+  for (const auto& t : p.inputs()) x.push_back(t.detach().clone().requires_grad_(true));
+  const at::Tensor loss = contract(f(Problem::from(x)), cot);
+  return torch::autograd::grad({loss}, x);
 }
 
 /// ‖got − ref‖ / ‖ref‖ (the absolute ‖got‖ where ref is exactly zero), in fp64.
