@@ -162,6 +162,7 @@ TEST(Server, ConcurrentClientsAndAnAllSubscriber) {
         for (int i = 0; i < steps * streams; ++i) {
           const auto f = c.receive();
           if (!f.has_estimate()) throw std::runtime_error("unexpected frame " + f.DebugString());
+          if (f.estimate().has_measurement()) throw std::runtime_error("a reply carries its measurement back");
           const int s = static_cast<int>(std::find(ids.begin(), ids.end(), f.estimate().stream_id()) - ids.begin());
           if (s == streams || static_cast<int>(f.estimate().seq()) != next[s]++)
             throw std::runtime_error("estimate out of order: " + f.DebugString());
@@ -172,11 +173,25 @@ TEST(Server, ConcurrentClientsAndAnAllSubscriber) {
     });
   for (auto& t : threads) t.join();
   for (int k = 0; k < clients; ++k) EXPECT_EQ(failures[k], "") << "client " << k;
-  // The watcher saw every stream open and every estimate (its queue is large enough).
+  // The watcher saw every stream open (with its model) and every estimate (its queue is large
+  // enough), each with the measurement that produced it.
+  std::map<std::uint64_t, std::vector<proto::LogRecord>> sent;  // by stream id
   int opened = 0, estimates = 0;
   while (auto f = watcher.poll(500ms)) {
-    if (f->has_opened()) ++opened;
-    if (f->has_estimate()) ++estimates;
+    if (f->has_opened()) {
+      ++opened;
+      const auto& info = f->opened().stream();
+      EXPECT_EQ(info.model().SerializeAsString(), cv_spec().SerializeAsString()) << info.name();
+      const int k = info.name()[1] - '0', s = info.name()[3] - '0';  // "c<k>s<s>"
+      sent[info.stream_id()] = cv_track(steps, static_cast<std::uint32_t>(100 * k + s));
+    }
+    if (f->has_estimate()) {
+      ++estimates;
+      const auto& e = f->estimate();
+      ASSERT_TRUE(sent.count(e.stream_id()));
+      ASSERT_LT(e.seq(), std::uint64_t(steps));
+      EXPECT_EQ(e.measurement().SerializeAsString(), sent[e.stream_id()][e.seq()].SerializeAsString());
+    }
     ASSERT_FALSE(f->has_missed());
   }
   EXPECT_EQ(opened, clients * streams);

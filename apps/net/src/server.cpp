@@ -224,6 +224,7 @@ void Server::Impl::on_open(Session& s, std::uint64_t req, const proto::OpenStrea
   st->info.set_state_dim(static_cast<std::uint32_t>(model->state_dim()));
   for (const auto& n : model->state_names()) st->info.add_state_names(n);
   st->info.set_smoothing_lag(open.smoothing_lag());
+  *st->info.mutable_model() = model->spec();
   if (!opt.record_dir.empty())
     st->recording = std::make_unique<Recording>(opt.record_dir / (open.name() + "." + std::to_string(id)),
                                                 model->spec(), "kalmanscan serve: stream " + open.name());
@@ -381,6 +382,7 @@ void Server::Impl::drain() {
     p.owner->send(f);
     if (st.subscribers.empty() && all_subscribers.empty()) return;
     f.set_request_id(0);
+    if (e->record().kind() == proto::EstimateRecord::FILTERED) *e->mutable_measurement() = p.record;
     framed.clear();
     append_message(framed, f, opt.max_frame_bytes);
     auto to = [&](Session* sub) {
