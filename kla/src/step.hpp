@@ -5,12 +5,32 @@
 // (no λ², no 1/D² on its own): with λ up to 1e30 and D = ā² + p̄λ, fp32 keeps every term finite.
 #pragma once
 
+#include <type_traits>
+
 #include "kalmanscan/kla/tensors.hpp"
 #include "kalmanscan/scan/hd.hpp"
 #include "kalmanscan/scan/operators/affine.hpp"
 #include "kalmanscan/scan/operators/mobius.hpp"
 
 namespace kalmanscan::kla::detail {
+
+/// 1/x. In fp32 on the GPU the hardware approximation (rcp.approx: at most 1 ulp off, one
+/// instruction instead of the division's ~10; it flushes results below 2^-126 to zero, i.e. x above
+/// 8.5e37, beyond the range the kernels keep λ and D in); elsewhere the correctly rounded division.
+template <class T>
+KS_HD KS_INLINE T reciprocal(T x) {
+#ifdef __CUDA_ARCH__
+  if constexpr (std::is_same_v<T, float>) {
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+  } else {
+    return T(1) / x;
+  }
+#else
+  return T(1) / x;
+#endif
+}
 
 /// ā and the floored p̄' = max(p̄, p̄_min) of one (m, s), and whether the floor was active
 /// (then the gradient to p̄ is zero, as for a clamp).
@@ -37,7 +57,7 @@ KS_HD KS_INLINE T observation_precision(T lam_v, T k) {
 /// mean's multiplier f = ā/D at the λ before the update.
 template <class T>
 KS_HD KS_INLINE T precision_step(const SlotParams<T>& sp, T phi, T& lam) {
-  const T g = T(1) / (sp.a * sp.a + sp.p * lam);
+  const T g = reciprocal(sp.a * sp.a + sp.p * lam);
   lam = lam * g + phi;
   return sp.a * g;
 }
@@ -64,7 +84,7 @@ KS_HD KS_INLINE scan::Affine<T> mean_leaf(const SlotParams<T>& sp, T lam_before,
 /// Readout terms of one slot at one token: y += q η/λ, y_var += q²/λ.
 template <class T>
 KS_HD KS_INLINE void readout(T q, T lam, T eta, T& y, T& y_var) {
-  const T u = T(1) / lam;
+  const T u = reciprocal(lam);
   y += q * eta * u;
   y_var += q * q * u;
 }
@@ -74,7 +94,7 @@ KS_HD KS_INLINE void readout(T q, T lam, T eta, T& y, T& y_var) {
 ///   η̄ += ȳ q/λ,   λ̄ −= (ȳ q η + ȳ_var q²)/λ²,   q̄ = (ȳ η + 2 ȳ_var q)/λ.
 template <class T>
 KS_HD KS_INLINE T readout_adjoint(T q, T lam, T eta, T gy, T gy_var, T& lam_bar, T& eta_bar) {
-  const T u = T(1) / lam;
+  const T u = reciprocal(lam);
   eta_bar += gy * q * u;
   lam_bar -= (gy * q * (eta * u) + gy_var * q * (q * u)) * u;
   return (gy * eta + T(2) * gy_var * q) * u;
@@ -92,7 +112,7 @@ struct StepPartials {
 
 template <class T>
 KS_HD KS_INLINE StepPartials<T> step_partials(const SlotParams<T>& sp, T lam) {
-  const T g = T(1) / (sp.a * sp.a + sp.p * lam);
+  const T g = reciprocal(sp.a * sp.a + sp.p * lam);
   const T f = sp.a * g, lg = lam * g;
   return {f, -f * sp.p * g, T(-2) * sp.a * lg * g, -lg * lg, g * (T(1) - T(2) * sp.a * f), -f * lg};
 }

@@ -3,17 +3,20 @@
 //
 // Block = (batch entry b, tile of `mt` channels). Thread = (lane, chunk): lane = (channel of the
 // tile, slot) with the slots of one channel on `sp` consecutive lanes (S rounded up to a power
-// of two), chunk = which `chunk_len` tokens of the current round the thread owns. Each round of
-// `round_len` tokens:
-//   1. every thread folds its chunk's precision maps (Mobius2Op) → block exchange (per lane,
-//      in time order, from the round's carried λ) → λ at its chunk start;
-//   2. steps λ through its chunk folding the mean maps (AffineOp) → exchange → η at chunk start;
-//   3. rescans its chunk, leaving per-token terms in shared memory, which the block then sums
-//      over slots (readout) or channels (k̄, q̄) — no atomics inside the block.
+// of two), chunk = which `chunk` tokens of the current round the thread owns. A round's tokens
+// are staged in shared memory with coalesced loads; then
+//   - Wide (one chunk per round, enough blocks to fill the GPU): every thread steps its lane's
+//     state, kept in registers, through the round;
+//   - Split (4 chunks, few blocks): every thread folds its chunk's precision maps (Mobius2Op) →
+//     block exchange (per lane, in time order, from the round's carried λ) → λ at its chunk
+//     start; steps λ through its chunk folding the mean maps (AffineOp) → exchange → η; rescans.
+// Each token's per-lane terms (readout, gradients) go to a shared [lane][token] buffer, padded so
+// that neither the writes nor the block's sums over slots (readout, v̄, Λv̄) or channels (k̄, q̄)
+// meet bank conflicts — no atomics inside the block.
 // The backward keeps the state at every `rounds_per_checkpoint`-th round start in global
-// scratch, recomputes a checkpoint span's round starts into shared memory, and walks the rounds
-// backwards: recompute chunk starts, fold each chunk's adjoint maps (AdjointOp) → reverse
-// exchange from the round's carried adjoints → rescan the chunk backwards emitting gradients.
+// scratch, recomputes a checkpoint span's round starts (scratch too), and walks the rounds
+// backwards: recompute the round's states, step the adjoints back through it emitting gradients
+// (Split: fold each chunk's adjoint maps (AdjointOp) → reverse exchange → rescan backwards).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -35,24 +38,34 @@ using scan::AffineOp;
 using scan::Mobius2;
 using scan::Mobius2Op;
 
-// Tuning (see kalmanscan/kla/cuda.hpp). `Chunks` (thread rows, each owning one chunk of a round)
-// is a template parameter: 1 when there are enough blocks to fill the GPU — then a round is one
-// chunk, stepped directly from the carried state with no reduce or exchange — and 4 when there
-// are few (long sequences, small batch), to split the time axis.
-constexpr int lanes = 128;      ///< (channel, slot) pairs per block
-constexpr int round_len = 32;   ///< tokens per round
-constexpr int rounds_per_checkpoint = 16;  ///< a checkpoint every 512 tokens
-template <int Chunks>
-constexpr int chunk_len = round_len / Chunks;  ///< tokens per chunk
+constexpr int lanes = 128;                 ///< (channel, slot) pairs per block
+constexpr int rounds_per_checkpoint = 16;  ///< rounds between the backward's checkpoints
+
+/// A kernel configuration: `chunks` thread rows, each owning `chunk` tokens of a round of `round`;
+/// registers capped so that `min_blocks` blocks fit on a multiprocessor.
+template <int Chunks, int Round, int MinBlocks = 1>
+struct Config {
+  static constexpr int chunks = Chunks, round = Round, chunk = Round / Chunks, threads = lanes * Chunks,
+                       min_blocks = MinBlocks;
+};
+/// Many blocks: one row; short rounds keep a block's shared memory at ≈ 25 KB so that all blocks
+/// of the usual shapes are resident at once (the backward keeps four terms a token, so half the round).
+using ForwardWide = Config<1, 16, 8>;
+using BackwardWide = Config<1, 8, 8>;
+/// Few blocks (long sequences, small batch): 4 rows split the time axis of each round.
+using Split = Config<4, 32>;
 
 struct Geometry {
   int B, M, S;
   long long L;
-  int sp;                  ///< S rounded up to a power of two (≤ lanes)
-  int mt;                  ///< channels per block: lanes / sp
-  int tiles;               ///< ⌈M / mt⌉ blocks per batch entry
-  long long rounds;        ///< ⌈L / round_len⌉
-  long long checkpoints;   ///< ⌈rounds / rounds_per_checkpoint⌉
+  int sp;     ///< S rounded up to a power of two (≤ lanes)
+  int mt;     ///< channels per block: lanes / sp
+  int tiles;  ///< ⌈M / mt⌉ blocks per batch entry
+
+  __host__ __device__ long long rounds(int round) const { return (L + round - 1) / round; }
+  __host__ __device__ long long checkpoints(int round) const {
+    return (rounds(round) + rounds_per_checkpoint - 1) / rounds_per_checkpoint;
+  }
 };
 
 struct DeviceIn {
@@ -71,12 +84,10 @@ struct DeviceGrad {
 /// This thread's place in the block.
 struct Lane {
   int lane, c, ml, j;
-  int b, m;
+  int b, tile, m;
   bool active;  ///< a real (channel, slot); padding lanes compute on dummies and write nothing
   SlotParams<float> sp;
 
-  __device__ std::size_t seq(const Geometry& g, long long t) const { return (std::size_t(b) * g.L + t) * g.M + m; }
-  __device__ std::size_t key(const Geometry& g, long long t) const { return (std::size_t(b) * g.L + t) * g.S + j; }
   __device__ std::size_t state(const Geometry& g) const { return (std::size_t(b) * g.M + m) * g.S + j; }
 };
 
@@ -87,7 +98,8 @@ __device__ inline Lane make_lane(const Geometry& g, const float* a_bar, const fl
   l.j = l.lane % g.sp;
   l.ml = l.lane / g.sp;
   l.b = int(blockIdx.x) / g.tiles;
-  l.m = (int(blockIdx.x) % g.tiles) * g.mt + l.ml;
+  l.tile = int(blockIdx.x) % g.tiles;
+  l.m = l.tile * g.mt + l.ml;
   l.active = l.j < g.S && l.m < g.M;
   l.sp = l.active ? kla::detail::slot_params(a_bar[l.m * g.S + l.j], p_bar[l.m * g.S + l.j])
                   : SlotParams<float>{1.f, 1.f, false};
@@ -99,67 +111,132 @@ struct Token {
   float lv, v, k, q;
 };
 
-/// The current round's tokens, staged in shared memory by the whole block with coalesced loads
-/// (the sequential steps then never wait on global memory): channel data [round_len][mt] (the
-/// cotangents of y, y_var only in the backward's reverse rounds), slot data [round_len][sp].
+/// The current round's tokens in shared memory, pairs loaded together: channel data (Λv, v) and
+/// (ȳ, ȳ_var) [round][mt] (the cotangents only in the backward's reverse rounds), slot data
+/// (k, q) [round][sp].
 struct Staged {
-  float *lv, *v, *gy, *gyv, *k, *q;
+  float2 *chan, *cot, *key;
 
-  /// Bytes of dynamic shared memory for a geometry.
-  __host__ __device__ static std::size_t bytes(const Geometry& g) {
-    return std::size_t(round_len) * (4 * std::size_t(g.mt) + 2 * std::size_t(g.sp)) * sizeof(float);
+  /// Bytes of dynamic shared memory for a geometry and round length.
+  __host__ __device__ static std::size_t bytes(const Geometry& g, int round) {
+    return std::size_t(round) * (2 * std::size_t(g.mt) + std::size_t(g.sp)) * sizeof(float2);
   }
-  __device__ static Staged carve(float* base, const Geometry& g) {
-    const int c = round_len * g.mt, s = round_len * g.sp;
-    return {base, base + c, base + 2 * c, base + 3 * c, base + 4 * c, base + 4 * c + s};
+  __device__ static Staged carve(float2* base, const Geometry& g, int round) {
+    return {base, base + round * g.mt, base + 2 * round * g.mt};
   }
 };
 
 /// Loads round r's tokens of this block's channels (and, when cot is given, the cotangents of
-/// y, y_var) into st; zeros past L, M or S. Synchronises before (the previous round's tokens may
-/// still be read) and after.
+/// y, y_var) into st; zeros past L, M or S. Synchronises before (the previous round's tokens and
+/// terms may still be read) and after.
+template <class C>
 __device__ inline void stage_round(const Staged& st, const DeviceIn& in, const DeviceCot* cot, const Geometry& g,
                                    long long r) {
   __syncthreads();
   const int b = int(blockIdx.x) / g.tiles, m0 = (int(blockIdx.x) % g.tiles) * g.mt;
-  for (int i = int(threadIdx.x); i < round_len * g.mt; i += int(blockDim.x)) {
-    const long long t = r * round_len + i / g.mt;
+  for (int i = int(threadIdx.x); i < C::round * g.mt; i += C::threads) {
+    const long long t = r * C::round + i / g.mt;
     const int m = m0 + i % g.mt;
     const bool ok = t < g.L && m < g.M;
     const std::size_t s = ok ? (std::size_t(b) * g.L + t) * g.M + m : 0;
-    st.lv[i] = ok ? in.lam_v[s] : 0.f;
-    st.v[i] = ok ? in.v[s] : 0.f;
-    if (cot) {
-      st.gy[i] = ok && cot->y ? cot->y[s] : 0.f;
-      st.gyv[i] = ok && cot->y_var ? cot->y_var[s] : 0.f;
-    }
+    st.chan[i] = ok ? make_float2(in.lam_v[s], in.v[s]) : make_float2(0.f, 0.f);
+    if (cot) st.cot[i] = make_float2(ok && cot->y ? cot->y[s] : 0.f, ok && cot->y_var ? cot->y_var[s] : 0.f);
   }
-  for (int i = int(threadIdx.x); i < round_len * g.sp; i += int(blockDim.x)) {
-    const long long t = r * round_len + i / g.sp;
+  for (int i = int(threadIdx.x); i < C::round * g.sp; i += C::threads) {
+    const long long t = r * C::round + i / g.sp;
     const int j = i % g.sp;
     const bool ok = t < g.L && j < g.S;
     const std::size_t s = ok ? (std::size_t(b) * g.L + t) * g.S + j : 0;
-    st.k[i] = ok ? in.k[s] : 0.f;
-    st.q[i] = ok ? in.q[s] : 0.f;
+    st.key[i] = ok ? make_float2(in.k[s], in.q[s]) : make_float2(0.f, 0.f);
   }
   __syncthreads();
 }
 
-/// Token t (of the staged round r) for this lane.
-__device__ inline Token read_token(const Staged& st, const Geometry& g, const Lane& l, long long t) {
+/// Token kk (index within the staged round) for this lane.
+__device__ inline Token read_token(const Staged& st, const Geometry& g, const Lane& l, int kk) {
   if (!l.active) return {0.f, 0.f, 0.f, 0.f};
-  const int kk = int(t % round_len);
-  return {st.lv[kk * g.mt + l.ml], st.v[kk * g.mt + l.ml], st.k[kk * g.sp + l.j], st.q[kk * g.sp + l.j]};
+  const float2 c = st.chan[kk * g.mt + l.ml], key = st.key[kk * g.sp + l.j];
+  return {c.x, c.y, key.x, key.y};
 }
 
-/// The tokens [lo, hi) of this thread's chunk in round r (hi ≤ lo when the chunk is past L).
-template <int Chunks>
-__device__ inline void chunk_range(const Geometry& g, const Lane& l, long long r, long long& lo, long long& hi) {
-  lo = r * round_len + l.c * chunk_len<Chunks>;
-  hi = lo + chunk_len<Chunks> < g.L ? lo + chunk_len<Chunks> : g.L;
+/// The staged cotangents (ȳ, ȳ_var) of token kk for this lane's channel.
+__device__ inline float2 read_cotangents(const Staged& st, const Geometry& g, const Lane& l, int kk) {
+  return l.active ? st.cot[kk * g.mt + l.ml] : make_float2(0.f, 0.f);
 }
 
-/// Shared memory for the block exchanges and the carried state of each lane.
+/// Tokens of this thread's chunk in round r that lie before L (0 … chunk).
+template <class C>
+__device__ inline int chunk_tokens(const Geometry& g, const Lane& l, long long r) {
+  const long long left = g.L - (r * C::round + l.c * C::chunk);
+  return left <= 0 ? 0 : left < C::chunk ? int(left) : C::chunk;
+}
+
+/// Per-lane terms of each token of a round: [lane][token], one column of padding so that a warp
+/// writing one token (32 lanes) and a warp reading consecutive tokens of one lane both hit 32 banks.
+template <class C>
+using Terms = float[lanes][C::round + 1];
+
+/// Block-wide sums of two term buffers for one round: `outputs` results, result o summing the `n`
+/// terms x[first + e·stride][kk], e < n, where layout(o) → (first, stride, kk). Up to 32 threads
+/// share a result (each a strided part, then warp shuffles), in a fixed order: deterministic.
+/// emit(o, sum_x, sum_y) runs once per result. Every thread of the block calls it.
+template <class C, class Layout, class Emit>
+__device__ inline void block_sums(const Terms<C>& x, const Terms<C>& y, int outputs, int n, Layout layout,
+                                  Emit emit) {
+  int group = 1;
+  while (group < 32 && group < n && 2 * group * outputs <= C::threads) group *= 2;
+  for (int i0 = 0; i0 < outputs * group; i0 += C::threads) {  // uniform trip count: shuffles see full warps
+    const int i = i0 + int(threadIdx.x), o = i / group, part = i % group;
+    float sx = 0.f, sy = 0.f;
+    if (o < outputs) {
+      const int3 at = layout(o);
+      for (int e = part; e < n; e += group) {
+        sx += x[at.x + e * at.y][at.z];
+        sy += y[at.x + e * at.y][at.z];
+      }
+    }
+    for (int off = group / 2; off > 0; off /= 2) {
+      sx += __shfl_xor_sync(0xffffffffu, sx, off);
+      sy += __shfl_xor_sync(0xffffffffu, sy, off);
+    }
+    if (part == 0 && o < outputs) emit(o, sx, sy);
+  }
+}
+
+/// Sums over the slots of each (token, channel) of round r, written to the [B, L, M] tensors
+/// out_x, out_y (the readout; v̄ and Λv̄).
+template <class C>
+__device__ inline void write_slot_sums(const Terms<C>& x, const Terms<C>& y, float* out_x, float* out_y,
+                                       const Geometry& g, const Lane& l, long long r) {
+  block_sums<C>(
+      x, y, C::round * g.mt, g.S, [&](int o) { return make_int3((o / C::round) * g.sp, 1, o % C::round); },
+      [&](int o, float sx, float sy) {
+        const long long t = r * C::round + o % C::round;
+        const int m = l.tile * g.mt + o / C::round;
+        if (t >= g.L || m >= g.M) return;
+        const std::size_t s = (std::size_t(l.b) * g.L + t) * g.M + m;
+        out_x[s] = sx;
+        out_y[s] = sy;
+      });
+}
+
+/// Sums over the tile's channels of each (token, slot) of round r, added to the [B, L, S]
+/// gradients gk, gq with one atomic add each (the other tiles add theirs).
+template <class C>
+__device__ inline void add_channel_sums(const Terms<C>& x, const Terms<C>& y, float* gk, float* gq,
+                                        const Geometry& g, const Lane& l, long long r) {
+  block_sums<C>(
+      x, y, C::round * g.S, g.mt, [&](int o) { return make_int3(o % g.S, g.sp, o / g.S); },
+      [&](int o, float sx, float sy) {
+        const long long t = r * C::round + o / g.S;
+        if (t >= g.L) return;
+        const std::size_t s = (std::size_t(l.b) * g.L + t) * g.S + o % g.S;
+        atomicAdd(&gk[s], sx);
+        atomicAdd(&gq[s], sy);
+      });
+}
+
+/// Shared memory for the Split configuration's block exchanges and the carried state of each lane.
 template <int Chunks>
 struct Exchange {
   union {
@@ -171,22 +248,16 @@ struct Exchange {
   float lam[lanes], eta[lanes];  ///< state carried into the current round
 };
 
-/// Phases 1–2 of a round: this thread's state (lam, eta) before its chunk, from the carried
-/// state of the round start in ex. With several chunks the carried state advances to the round's
-/// end; with one, it stays (the caller steps the chunk and stores the end state: advance_round).
+/// Split phases 1–2 of a round: this thread's state (lam, eta) before its chunk (the `n` tokens
+/// from kk0), from the carried state of the round start in ex, which advances to the round's end.
 /// Contains __syncthreads: every thread of the block calls it.
 template <int Chunks>
-__device__ inline void chunk_start(Exchange<Chunks>& ex, const Staged& st, const Geometry& g, const Lane& l,
-                                   long long lo, long long hi, float& lam, float& eta) {
-  if constexpr (Chunks == 1) {
-    lam = ex.lam[l.lane];
-    eta = ex.eta[l.lane];
-    return;
-  }
+__device__ inline void chunk_start(Exchange<Chunks>& ex, const Staged& st, const Geometry& g, const Lane& l, int kk0,
+                                   int n, float& lam, float& eta) {
   // 1. Precision: fold the chunk's Möbius maps; exclusive scan over chunks from the constant map to λ.
   Mobius2<float> agg = Mobius2Op<float>::identity();
-  for (long long t = lo; t < hi; ++t) {
-    const Token tk = read_token(st, g, l, t);
+  for (int k = 0; k < n; ++k) {
+    const Token tk = read_token(st, g, l, kk0 + k);
     agg = Mobius2Op<float>::combine(agg, kla::detail::precision_leaf(l.sp, kla::detail::observation_precision(tk.lv, tk.k)));
   }
   ex.x.mob[l.c][l.lane] = agg;
@@ -206,8 +277,8 @@ __device__ inline void chunk_start(Exchange<Chunks>& ex, const Staged& st, const
   // 2. Mean: step λ through the chunk folding the affine maps (f_t, r_t); exclusive scan from η.
   Affine<float> mean = AffineOp<float>::identity();
   float lt = lam;
-  for (long long t = lo; t < hi; ++t) {
-    const Token tk = read_token(st, g, l, t);
+  for (int k = 0; k < n; ++k) {
+    const Token tk = read_token(st, g, l, kk0 + k);
     const float f = kla::detail::precision_step(l.sp, kla::detail::observation_precision(tk.lv, tk.k), lt);
     mean = AffineOp<float>::combine(mean, Affine<float>{f, tk.lv * tk.v * tk.k});
   }
@@ -227,278 +298,292 @@ __device__ inline void chunk_start(Exchange<Chunks>& ex, const Staged& st, const
   __syncthreads();
 }
 
-/// Moves the carried state in ex over round r (the checkpoint sweeps).
-template <int Chunks>
-__device__ inline void advance_round(Exchange<Chunks>& ex, const Staged& st, const DeviceIn& in, const Geometry& g,
-                                     const Lane& l, long long r) {
-  stage_round(st, in, nullptr, g, r);
-  long long lo, hi;
-  chunk_range<Chunks>(g, l, r, lo, hi);
-  float lam, eta;
-  chunk_start(ex, st, g, l, lo, hi, lam, eta);
-  if constexpr (Chunks == 1) {
-    for (long long t = lo; t < hi; ++t) {
-      const Token tk = read_token(st, g, l, t);
-      kla::detail::step(l.sp, kla::detail::observation_precision(tk.lv, tk.k), tk.lv * tk.v * tk.k, lam, eta);
-    }
-    ex.lam[l.lane] = lam;
-    ex.eta[l.lane] = eta;
+/// One token of this lane: λ, η ← the state after staged token kk.
+__device__ inline void step_token(const Staged& st, const Geometry& g, const Lane& l, int kk, float& lam,
+                                  float& eta) {
+  const Token tk = read_token(st, g, l, kk);
+  kla::detail::step(l.sp, kla::detail::observation_precision(tk.lv, tk.k), tk.lv * tk.v * tk.k, lam, eta);
+}
+
+/// Moves the carried state over round r: Wide, this thread's (lam, eta); Split, ex's.
+template <class C>
+__device__ inline void advance_round(Exchange<C::chunks>& ex, const Staged& st, const DeviceIn& in, const Geometry& g,
+                                     const Lane& l, long long r, float& lam, float& eta) {
+  stage_round<C>(st, in, nullptr, g, r);
+  const int n = chunk_tokens<C>(g, l, r);
+  if constexpr (C::chunks == 1) {
+    for (int k = 0; k < n; ++k) step_token(st, g, l, k, lam, eta);
+  } else {
+    chunk_start(ex, st, g, l, l.c * C::chunk, n, lam, eta);
   }
 }
 
-/// Loads the carried-in state (or the prior) into ex (chunk-0 threads).
-template <int Chunks>
-__device__ inline void load_initial_state(Exchange<Chunks>& ex, const DeviceIn& in, const Geometry& g, const Lane& l) {
-  if (l.c == 0) {
-    ex.lam[l.lane] = l.active && in.lam0 ? in.lam0[l.state(g)] : 1.f;
-    ex.eta[l.lane] = l.active && in.eta0 ? in.eta0[l.state(g)] : 0.f;
-  }
-  __syncthreads();
+/// The carried-in state (or the prior) of this lane.
+__device__ inline void initial_state(const DeviceIn& in, const Geometry& g, const Lane& l, float& lam, float& eta) {
+  lam = l.active && in.lam0 ? in.lam0[l.state(g)] : 1.f;
+  eta = l.active && in.eta0 ? in.eta0[l.state(g)] : 0.f;
 }
 
-template <int Chunks>
+template <class C>
 struct ForwardShared {
-  Exchange<Chunks> ex;
-  float y[round_len][lanes], y_var[round_len][lanes];
+  Exchange<C::chunks> ex;
+  Terms<C> y, y_var;
+
+  /// Dynamic shared memory of the kernel: this, then the staged round.
+  static std::size_t bytes(const Geometry& g) { return sizeof(ForwardShared) + Staged::bytes(g, C::round); }
 };
 
-template <int Chunks>
-__global__ void __launch_bounds__(lanes* Chunks) forward_kernel(DeviceIn in, DeviceOut out, Geometry g) {
-  constexpr int K = chunk_len<Chunks>, threads = lanes * Chunks;
-  __shared__ ForwardShared<Chunks> sh;
-  extern __shared__ __align__(16) float staged_raw[];
-  const Staged st = Staged::carve(staged_raw, g);
+template <class C>
+__global__ void __launch_bounds__(C::threads, C::min_blocks) forward_kernel(DeviceIn in, DeviceOut out, Geometry g) {
+  extern __shared__ __align__(16) unsigned char shared_raw[];
+  ForwardShared<C>& sh = *reinterpret_cast<ForwardShared<C>*>(shared_raw);
+  const Staged st = Staged::carve(reinterpret_cast<float2*>(shared_raw + sizeof(ForwardShared<C>)), g, C::round);
   const Lane l = make_lane(g, in.a_bar, in.p_bar);
-  load_initial_state(sh.ex, in, g, l);
-  for (long long r = 0; r < g.rounds; ++r) {
-    stage_round(st, in, nullptr, g, r);
-    long long lo, hi;
-    chunk_range<Chunks>(g, l, r, lo, hi);
-    float lam, eta;
-    chunk_start(sh.ex, st, g, l, lo, hi, lam, eta);
-    // 3. Rescan the chunk, leaving each token's readout terms for the sum over slots.
-    for (int k = 0; k < K; ++k) {
+  float lam, eta;
+  initial_state(in, g, l, lam, eta);
+  if (C::chunks > 1 && l.c == 0) {
+    sh.ex.lam[l.lane] = lam;
+    sh.ex.eta[l.lane] = eta;
+  }
+  const long long rounds = g.rounds(C::round);
+  for (long long r = 0; r < rounds; ++r) {
+    stage_round<C>(st, in, nullptr, g, r);
+    const int kk0 = l.c * C::chunk, n = chunk_tokens<C>(g, l, r);
+    if constexpr (C::chunks > 1) chunk_start(sh.ex, st, g, l, kk0, n, lam, eta);
+    // Step (Split: rescan) the chunk, leaving each token's readout terms for the sum over slots.
+#pragma unroll
+    for (int k = 0; k < C::chunk; ++k) {
       float y = 0.f, y_var = 0.f;
-      if (lo + k < hi) {
-        const Token tk = read_token(st, g, l, lo + k);
+      if (k < n) {
+        const Token tk = read_token(st, g, l, kk0 + k);
         kla::detail::step(l.sp, kla::detail::observation_precision(tk.lv, tk.k), tk.lv * tk.v * tk.k, lam, eta);
         if (l.active) kla::detail::readout(tk.q, lam, eta, y, y_var);
       }
-      sh.y[l.c * K + k][l.lane] = y;
-      sh.y_var[l.c * K + k][l.lane] = y_var;
-    }
-    if constexpr (Chunks == 1) {  // the chunk is the round: its end state is carried on
-      sh.ex.lam[l.lane] = lam;
-      sh.ex.eta[l.lane] = eta;
+      sh.y[l.lane][kk0 + k] = y;
+      sh.y_var[l.lane][kk0 + k] = y_var;
     }
     __syncthreads();
-    // Sum over slots: one (token, channel) per thread, consecutive threads on consecutive channels.
-    for (int i = int(threadIdx.x); i < round_len * g.mt; i += threads) {
-      const int kk = i / g.mt, ml = i % g.mt;
-      const long long t = r * round_len + kk;
-      const int m = (int(blockIdx.x) % g.tiles) * g.mt + ml;
-      if (t >= g.L || m >= g.M) continue;
-      float y = 0.f, y_var = 0.f;
-      for (int j = 0; j < g.S; ++j) {
-        y += sh.y[kk][ml * g.sp + j];
-        y_var += sh.y_var[kk][ml * g.sp + j];
-      }
-      const std::size_t s = (std::size_t(l.b) * g.L + t) * g.M + m;
-      out.y[s] = y;
-      out.y_var[s] = y_var;
-    }
-    __syncthreads();
+    write_slot_sums<C>(sh.y, sh.y_var, out.y, out.y_var, g, l, r);
+  }
+  if (C::chunks > 1) {
+    lam = sh.ex.lam[l.lane];
+    eta = sh.ex.eta[l.lane];
   }
   if (l.c == 0 && l.active) {
-    if (out.lam_T) out.lam_T[l.state(g)] = sh.ex.lam[l.lane];
-    if (out.eta_T) out.eta_T[l.state(g)] = sh.ex.eta[l.lane];
+    if (out.lam_T) out.lam_T[l.state(g)] = lam;
+    if (out.eta_T) out.eta_T[l.state(g)] = eta;
   }
 }
 
-template <int Chunks>
+template <class C>
 struct BackwardShared {
-  Exchange<Chunks> ex;
-  float adj_eta[lanes], adj_lam[lanes];  ///< adjoints of the state after the current round
-  float start_lam[rounds_per_checkpoint][lanes], start_eta[rounds_per_checkpoint][lanes];
-  float gv[round_len][lanes], glv[round_len][lanes], gk[round_len][lanes], gq[round_len][lanes];
+  Exchange<C::chunks> ex;
+  float adj_eta[lanes], adj_lam[lanes];  ///< Split: adjoints of the state after the current round
+  Terms<C> gv, glv, gk, gq;
+
+  static std::size_t bytes(const Geometry& g) { return sizeof(BackwardShared) + Staged::bytes(g, C::round); }
 };
 
-/// The staged cotangents of y and y_var at token t for this lane's channel.
-__device__ inline void read_cotangents(const Staged& st, const Geometry& g, const Lane& l, long long t, float& gy,
-                                       float& gyv) {
-  const int kk = int(t % round_len);
-  gy = l.active ? st.gy[kk * g.mt + l.ml] : 0.f;
-  gyv = l.active ? st.gyv[kk * g.mt + l.ml] : 0.f;
+/// Floats of backward scratch per block: the checkpoints, then one span's round starts.
+template <class C>
+__host__ __device__ inline std::size_t scratch_per_block(const Geometry& g) {
+  return std::size_t(g.checkpoints(C::round) + rounds_per_checkpoint) * 2 * lanes;
+}
+
+/// Wide backward of the `n` tokens of round r (staged with their cotangents), from the state
+/// (lam, eta) before the round: (lam_bar, eta_bar) go from the adjoints of the state after the
+/// round (its last readout excluded) to those of the state before it; ā, p̄ terms are added to
+/// a_sum, p_sum and each token's gradient terms left in sh.
+template <class C>
+__device__ inline void wide_round_adjoints(BackwardShared<C>& sh, const Staged& st, const Geometry& g, const Lane& l,
+                                           int n, float lam, float eta, float& lam_bar, float& eta_bar, float& a_sum,
+                                           float& p_sum) {
+  constexpr int K = C::chunk;
+  float sl[K + 1], se[K + 1];  // the round's states: index k = before its k-th token
+  sl[0] = lam;
+  se[0] = eta;
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    sl[k + 1] = sl[k];
+    se[k + 1] = se[k];
+    if (k < n) step_token(st, g, l, k, sl[k + 1], se[k + 1]);
+  }
+#pragma unroll
+  for (int k = K - 1; k >= 0; --k) {
+    float gv = 0.f, glv = 0.f, gk = 0.f, gq = 0.f;
+    if (k < n && l.active) {
+      const Token tk = read_token(st, g, l, k);
+      const float2 cy = read_cotangents(st, g, l, k);
+      // The readout at token k completes the adjoints of the state after it; then back through its update.
+      gq = kla::detail::readout_adjoint(tk.q, sl[k + 1], se[k + 1], cy.x, cy.y, lam_bar, eta_bar);
+      float phi_bar, r_bar;
+      kla::detail::step_adjoint(l.sp, sl[k], se[k], lam_bar, eta_bar, a_sum, p_sum, phi_bar, r_bar);
+      const kla::detail::TokenGrads<float> tg = kla::detail::token_grads(tk.v, tk.lv, tk.k, phi_bar, r_bar);
+      gv = tg.v;
+      glv = tg.lam_v;
+      gk = tg.k;
+    }
+    sh.gv[l.lane][k] = gv;
+    sh.glv[l.lane][k] = glv;
+    sh.gk[l.lane][k] = gk;
+    sh.gq[l.lane][k] = gq;
+  }
+}
+
+/// Split backward of this thread's chunk (the `n` tokens from kk0 of round r), from the carried
+/// state in ex: the adjoints after the round are in sh.adj_* (the complete adjoints of the state
+/// after the round's last token's successor map, AdjointOp's convention) and are moved before it.
+template <class C>
+__device__ inline void split_round_adjoints(BackwardShared<C>& sh, const Staged& st, const Geometry& g, const Lane& l,
+                                            const DeviceGrad& grad, long long r, int kk0, int n, float& a_sum,
+                                            float& p_sum) {
+  constexpr int K = C::chunk;
+  float sl[K + 1], se[K + 1];
+  chunk_start(sh.ex, st, g, l, kk0, n, sl[0], se[0]);
+  const long long lo = r * C::round + kk0;
+  // The chunk's states and its adjoint maps folded in time order.
+  Adjoint2<float> agg = AdjointOp<float>::identity();
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    sl[k + 1] = sl[k];
+    se[k + 1] = se[k];
+    if (k < n) {
+      const Token tk = read_token(st, g, l, kk0 + k);
+      kla::detail::step(l.sp, kla::detail::observation_precision(tk.lv, tk.k), tk.lv * tk.v * tk.k, sl[k + 1],
+                        se[k + 1]);
+      const float2 cy = read_cotangents(st, g, l, kk0 + k);
+      agg = AdjointOp<float>::combine(
+          agg, kla::detail::adjoint_leaf(l.sp, tk.q, sl[k + 1], se[k + 1], cy.x, cy.y, lo + k + 1 < g.L));
+    }
+  }
+  // Reverse exchange: the adjoints after this chunk, from those after the round.
+  sh.ex.x.adj[l.c][l.lane] = agg;
+  __syncthreads();
+  if (l.c == 0) {
+    Adjoint2<float> acc{0.f, 0.f, 0.f, sh.adj_eta[l.lane], sh.adj_lam[l.lane]};
+    for (int c = C::chunks - 1; c >= 0; --c) {
+      const Adjoint2<float> a = sh.ex.x.adj[c][l.lane];
+      sh.ex.x.adj[c][l.lane] = acc;
+      acc = AdjointOp<float>::combine(a, acc);
+    }
+    sh.adj_eta[l.lane] = acc.be;
+    sh.adj_lam[l.lane] = acc.bl;
+  }
+  __syncthreads();
+  float eta_bar = sh.ex.x.adj[l.c][l.lane].be, lam_bar = sh.ex.x.adj[l.c][l.lane].bl;
+  __syncthreads();
+  // Rescan backwards: adjoints of each token's state, then the token's gradients.
+#pragma unroll
+  for (int k = K - 1; k >= 0; --k) {
+    float gv = 0.f, glv = 0.f, gk = 0.f, gq = 0.f;
+    if (k < n) {
+      const long long t = lo + k;
+      const Token tk = read_token(st, g, l, kk0 + k);
+      const float2 cy = read_cotangents(st, g, l, kk0 + k);
+      kla::detail::adjoint_leaf(l.sp, tk.q, sl[k + 1], se[k + 1], cy.x, cy.y, t + 1 < g.L)
+          .apply(eta_bar, lam_bar, eta_bar, lam_bar);
+      float unused_l = 0.f, unused_e = 0.f;
+      gq = kla::detail::readout_adjoint(tk.q, sl[k + 1], se[k + 1], cy.x, cy.y, unused_l, unused_e);
+      float phi_bar, r_bar, lb = lam_bar, eb = eta_bar;
+      kla::detail::step_adjoint(l.sp, sl[k], se[k], lb, eb, a_sum, p_sum, phi_bar, r_bar);
+      const kla::detail::TokenGrads<float> tg = kla::detail::token_grads(tk.v, tk.lv, tk.k, phi_bar, r_bar);
+      gv = tg.v;
+      glv = tg.lam_v;
+      gk = tg.k;
+      if (t == 0 && l.active) {  // (lb, eb) are the adjoints of the carried state
+        if (grad.lam0) grad.lam0[l.state(g)] = lb;
+        if (grad.eta0) grad.eta0[l.state(g)] = eb;
+      }
+    }
+    sh.gv[l.lane][kk0 + k] = l.active ? gv : 0.f;
+    sh.glv[l.lane][kk0 + k] = l.active ? glv : 0.f;
+    sh.gk[l.lane][kk0 + k] = l.active ? gk : 0.f;
+    sh.gq[l.lane][kk0 + k] = l.active ? gq : 0.f;
+  }
 }
 
 /// Backward; grad.k, grad.q, grad.a_bar, grad.p_bar must be zero on entry (summed with atomics
-/// across blocks). `checkpoints`: blocks · g.checkpoints · 2 · lanes floats of scratch.
-template <int Chunks>
-__global__ void __launch_bounds__(lanes* Chunks) backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad, Geometry g,
-                                                                 float* checkpoints) {
-  constexpr int K = chunk_len<Chunks>, threads = lanes * Chunks;
+/// across blocks). `scratch`: blocks · scratch_per_block floats.
+template <class C>
+__global__ void __launch_bounds__(C::threads, C::min_blocks) backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad, Geometry g,
+                                                              float* scratch) {
   extern __shared__ __align__(16) unsigned char shared_raw[];
-  BackwardShared<Chunks>& sh = *reinterpret_cast<BackwardShared<Chunks>*>(shared_raw);
-  const Staged st = Staged::carve(reinterpret_cast<float*>(shared_raw + sizeof(BackwardShared<Chunks>)), g);
+  BackwardShared<C>& sh = *reinterpret_cast<BackwardShared<C>*>(shared_raw);
+  const Staged st = Staged::carve(reinterpret_cast<float2*>(shared_raw + sizeof(BackwardShared<C>)), g, C::round);
   const Lane l = make_lane(g, in.a_bar, in.p_bar);
-  float* ck = checkpoints + std::size_t(blockIdx.x) * std::size_t(g.checkpoints) * 2 * lanes;
-
-  // Forward sweep: the state at each checkpoint's first round.
-  load_initial_state(sh.ex, in, g, l);
-  for (long long r = 0; r < g.rounds; ++r) {
-    if (r % rounds_per_checkpoint == 0 && l.c == 0) {
-      ck[(r / rounds_per_checkpoint) * 2 * lanes + l.lane] = sh.ex.lam[l.lane];
-      ck[(r / rounds_per_checkpoint) * 2 * lanes + lanes + l.lane] = sh.ex.eta[l.lane];
+  const long long rounds = g.rounds(C::round), checkpoints = g.checkpoints(C::round);
+  float* ck = scratch + std::size_t(blockIdx.x) * scratch_per_block<C>(g);  // [checkpoints][2][lanes]
+  float* span = ck + std::size_t(checkpoints) * 2 * lanes;                 // [rounds_per_checkpoint][2][lanes]
+  // The carried state: Wide, this thread's registers; Split, sh.ex (stored and loaded by row 0,
+  // which alone touches a lane's scratch).
+  float lam, eta;
+  initial_state(in, g, l, lam, eta);
+  auto save = [&](float* at) {
+    if (l.c == 0) {
+      at[l.lane] = C::chunks > 1 ? sh.ex.lam[l.lane] : lam;
+      at[lanes + l.lane] = C::chunks > 1 ? sh.ex.eta[l.lane] : eta;
     }
-    advance_round(sh.ex, st, in, g, l, r);
+  };
+  auto load = [&](const float* at) {
+    lam = at[l.lane];
+    eta = at[lanes + l.lane];
+    if (C::chunks > 1 && l.c == 0) {
+      sh.ex.lam[l.lane] = lam;
+      sh.ex.eta[l.lane] = eta;
+    }
+  };
+  if (C::chunks > 1 && l.c == 0) {
+    sh.ex.lam[l.lane] = lam;
+    sh.ex.eta[l.lane] = eta;
   }
-  if (l.c == 0) {
-    sh.adj_eta[l.lane] = l.active && cot.eta_T ? cot.eta_T[l.state(g)] : 0.f;
-    sh.adj_lam[l.lane] = l.active && cot.lam_T ? cot.lam_T[l.state(g)] : 0.f;
-    if (g.L == 0 && l.active) {  // nothing between the carried state and the carry-out
-      if (grad.lam0) grad.lam0[l.state(g)] = sh.adj_lam[l.lane];
-      if (grad.eta0) grad.eta0[l.state(g)] = sh.adj_eta[l.lane];
-    }
+  // Forward sweep: the state at each checkpoint's first round.
+  for (long long r = 0; r < rounds; ++r) {
+    if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * 2 * lanes);
+    advance_round<C>(sh.ex, st, in, g, l, r, lam, eta);
+  }
+  float lam_bar = l.active && cot.lam_T ? cot.lam_T[l.state(g)] : 0.f;
+  float eta_bar = l.active && cot.eta_T ? cot.eta_T[l.state(g)] : 0.f;
+  if (C::chunks > 1 && l.c == 0) {
+    sh.adj_eta[l.lane] = eta_bar;
+    sh.adj_lam[l.lane] = lam_bar;
   }
   float a_sum = 0.f, p_sum = 0.f;
-  for (long long cp = g.checkpoints - 1; cp >= 0; --cp) {
+  for (long long cp = checkpoints - 1; cp >= 0; --cp) {
     const long long r0 = cp * rounds_per_checkpoint;
-    const long long r1 = r0 + rounds_per_checkpoint < g.rounds ? r0 + rounds_per_checkpoint : g.rounds;
+    const long long r1 = r0 + rounds_per_checkpoint < rounds ? r0 + rounds_per_checkpoint : rounds;
     // Round starts of this span, from its checkpoint.
-    if (l.c == 0) {
-      sh.ex.lam[l.lane] = ck[cp * 2 * lanes + l.lane];
-      sh.ex.eta[l.lane] = ck[cp * 2 * lanes + lanes + l.lane];
-    }
-    __syncthreads();
+    load(ck + cp * 2 * lanes);
     for (long long r = r0; r < r1; ++r) {
-      if (l.c == 0) {
-        sh.start_lam[r - r0][l.lane] = sh.ex.lam[l.lane];
-        sh.start_eta[r - r0][l.lane] = sh.ex.eta[l.lane];
-      }
-      advance_round(sh.ex, st, in, g, l, r);
+      save(span + (r - r0) * 2 * lanes);
+      advance_round<C>(sh.ex, st, in, g, l, r, lam, eta);
     }
     for (long long r = r1 - 1; r >= r0; --r) {
-      if (l.c == 0) {
-        sh.ex.lam[l.lane] = sh.start_lam[r - r0][l.lane];
-        sh.ex.eta[l.lane] = sh.start_eta[r - r0][l.lane];
-      }
+      load(span + (r - r0) * 2 * lanes);
+      stage_round<C>(st, in, &cot, g, r);
+      const int n = chunk_tokens<C>(g, l, r);
+      if constexpr (C::chunks == 1)
+        wide_round_adjoints<C>(sh, st, g, l, n, lam, eta, lam_bar, eta_bar, a_sum, p_sum);
+      else
+        split_round_adjoints<C>(sh, st, g, l, grad, r, l.c * C::chunk, n, a_sum, p_sum);
       __syncthreads();
-      stage_round(st, in, &cot, g, r);
-      long long lo, hi;
-      chunk_range<Chunks>(g, l, r, lo, hi);
-      float sl[K + 1], se[K + 1];  // states of the chunk: index k = before its k-th token
-      chunk_start(sh.ex, st, g, l, lo, hi, sl[0], se[0]);
-      // The chunk's states; with several chunks, fold its adjoint maps in time order too.
-      Adjoint2<float> agg = AdjointOp<float>::identity();
-#pragma unroll
-      for (int k = 0; k < K; ++k) {
-        sl[k + 1] = sl[k];
-        se[k + 1] = se[k];
-        if (lo + k < hi) {
-          const Token tk = read_token(st, g, l, lo + k);
-          kla::detail::step(l.sp, kla::detail::observation_precision(tk.lv, tk.k), tk.lv * tk.v * tk.k, sl[k + 1],
-                            se[k + 1]);
-          if constexpr (Chunks > 1) {
-            float gy, gyv;
-            read_cotangents(st, g, l, lo + k, gy, gyv);
-            agg = AdjointOp<float>::combine(
-                agg, kla::detail::adjoint_leaf(l.sp, tk.q, sl[k + 1], se[k + 1], gy, gyv, lo + k + 1 < g.L));
-          }
-        }
-      }
-      // Reverse exchange: the adjoints after this chunk, from those after the round.
-      float eta_bar = sh.adj_eta[l.lane], lam_bar = sh.adj_lam[l.lane];
-      if constexpr (Chunks > 1) {
-        sh.ex.x.adj[l.c][l.lane] = agg;
-        __syncthreads();
-        if (l.c == 0) {
-          Adjoint2<float> acc{0.f, 0.f, 0.f, eta_bar, lam_bar};
-          for (int c = Chunks - 1; c >= 0; --c) {
-            const Adjoint2<float> a = sh.ex.x.adj[c][l.lane];
-            sh.ex.x.adj[c][l.lane] = acc;
-            acc = AdjointOp<float>::combine(a, acc);
-          }
-          sh.adj_eta[l.lane] = acc.be;
-          sh.adj_lam[l.lane] = acc.bl;
-        }
-        __syncthreads();
-        eta_bar = sh.ex.x.adj[l.c][l.lane].be;
-        lam_bar = sh.ex.x.adj[l.c][l.lane].bl;
-        __syncthreads();
-      }
-      // Rescan backwards: adjoints of each token's state, then the token's gradients.
-#pragma unroll
-      for (int k = K - 1; k >= 0; --k) {
-        float gv = 0.f, glv = 0.f, gk = 0.f, gq = 0.f;
-        if (lo + k < hi) {
-          const long long t = lo + k;
-          const Token tk = read_token(st, g, l, t);
-          float gy, gyv;
-          read_cotangents(st, g, l, t, gy, gyv);
-          kla::detail::adjoint_leaf(l.sp, tk.q, sl[k + 1], se[k + 1], gy, gyv, t + 1 < g.L)
-              .apply(eta_bar, lam_bar, eta_bar, lam_bar);
-          float unused_l = 0.f, unused_e = 0.f;
-          gq = kla::detail::readout_adjoint(tk.q, sl[k + 1], se[k + 1], gy, gyv, unused_l, unused_e);
-          float phi_bar, r_bar, lb = lam_bar, eb = eta_bar;
-          kla::detail::step_adjoint(l.sp, sl[k], se[k], lb, eb, a_sum, p_sum, phi_bar, r_bar);
-          const kla::detail::TokenGrads<float> tg = kla::detail::token_grads(tk.v, tk.lv, tk.k, phi_bar, r_bar);
-          gv = tg.v;
-          glv = tg.lam_v;
-          gk = tg.k;
-          if (t == 0 && l.active) {  // (lb, eb) are the adjoints of the carried state
-            if (grad.lam0) grad.lam0[l.state(g)] = lb;
-            if (grad.eta0) grad.eta0[l.state(g)] = eb;
-          }
-        }
-        sh.gv[l.c * K + k][l.lane] = l.active ? gv : 0.f;
-        sh.glv[l.c * K + k][l.lane] = l.active ? glv : 0.f;
-        sh.gk[l.c * K + k][l.lane] = l.active ? gk : 0.f;
-        sh.gq[l.c * K + k][l.lane] = l.active ? gq : 0.f;
-      }
-      if constexpr (Chunks == 1) {  // the adjoints after the round's first token, for the round before
-        sh.adj_eta[l.lane] = eta_bar;
-        sh.adj_lam[l.lane] = lam_bar;
-      }
-      __syncthreads();
-      // v̄, Λv̄: sums over slots, owned by this block.
-      for (int i = int(threadIdx.x); i < round_len * g.mt; i += threads) {
-        const int kk = i / g.mt, ml = i % g.mt;
-        const long long t = r * round_len + kk;
-        const int m = (int(blockIdx.x) % g.tiles) * g.mt + ml;
-        if (t >= g.L || m >= g.M) continue;
-        float gv = 0.f, glv = 0.f;
-        for (int j = 0; j < g.S; ++j) {
-          gv += sh.gv[kk][ml * g.sp + j];
-          glv += sh.glv[kk][ml * g.sp + j];
-        }
-        const std::size_t s = (std::size_t(l.b) * g.L + t) * g.M + m;
-        grad.v[s] = gv;
-        grad.lam_v[s] = glv;
-      }
-      // k̄, q̄: sums over the tile's channels here, over tiles with one atomic add each.
-      for (int i = int(threadIdx.x); i < round_len * g.S; i += threads) {
-        const int kk = i / g.S, j = i % g.S;
-        const long long t = r * round_len + kk;
-        if (t >= g.L) continue;
-        float gk = 0.f, gq = 0.f;
-        for (int ml = 0; ml < g.mt; ++ml) {
-          gk += sh.gk[kk][ml * g.sp + j];
-          gq += sh.gq[kk][ml * g.sp + j];
-        }
-        const std::size_t s = (std::size_t(l.b) * g.L + t) * g.S + j;
-        atomicAdd(&grad.k[s], gk);
-        atomicAdd(&grad.q[s], gq);
-      }
-      __syncthreads();
+      write_slot_sums<C>(sh.gv, sh.glv, grad.v, grad.lam_v, g, l, r);
+      add_channel_sums<C>(sh.gk, sh.gq, grad.k, grad.q, g, l, r);
     }
   }
-  // ā̄, p̄̄: sum over the chunks here, over batch entries with one atomic add per block and slot.
+  // Wide: (lam_bar, eta_bar) are now the adjoints of the carried state (the cotangents if L = 0);
+  // Split wrote them at token 0, or here when there is no token.
+  if (l.c == 0 && l.active && (C::chunks == 1 || g.L == 0)) {
+    if (grad.lam0) grad.lam0[l.state(g)] = lam_bar;
+    if (grad.eta0) grad.eta0[l.state(g)] = eta_bar;
+  }
+  // ā̄, p̄̄: sum over the rows here, over batch entries with one atomic add per block and slot.
+  __syncthreads();
   sh.ex.x.sum[l.c][l.lane][0] = a_sum;
   sh.ex.x.sum[l.c][l.lane][1] = p_sum;
   __syncthreads();
   if (l.c == 0 && l.active) {
     float a = 0.f, p = 0.f;
-    for (int c = 0; c < Chunks; ++c) {
+    for (int c = 0; c < C::chunks; ++c) {
       a += sh.ex.x.sum[c][l.lane][0];
       p += sh.ex.x.sum[c][l.lane][1];
     }

@@ -32,8 +32,6 @@ Geometry geometry(const Shape& s) {
   while (g.sp < g.S) g.sp *= 2;
   g.mt = detail::lanes / g.sp;
   g.tiles = (g.M + g.mt - 1) / g.mt;
-  g.rounds = (g.L + detail::round_len - 1) / detail::round_len;
-  g.checkpoints = (g.rounds + detail::rounds_per_checkpoint - 1) / detail::rounds_per_checkpoint;
   return g;
 }
 
@@ -61,27 +59,25 @@ bool split_time(const Geometry& g) {
   return blocks(g) < std::size_t(4) * std::size_t(sms);
 }
 
-template <int Chunks>
+template <class C>
 cudaError_t launch_forward(const Geometry& g, const detail::DeviceIn& in, const detail::DeviceOut& out,
                            cudaStream_t st) {
-  const int smem = int(detail::Staged::bytes(g));
-  if (cudaError_t e = cudaFuncSetAttribute(detail::forward_kernel<Chunks>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  const int smem = int(detail::ForwardShared<C>::bytes(g));
+  if (cudaError_t e = cudaFuncSetAttribute(detail::forward_kernel<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
       e != cudaSuccess)
     return e;
-  detail::forward_kernel<Chunks><<<unsigned(blocks(g)), detail::lanes * Chunks, smem, st>>>(in, out, g);
+  detail::forward_kernel<C><<<unsigned(blocks(g)), C::threads, smem, st>>>(in, out, g);
   return cudaGetLastError();
 }
 
-template <int Chunks>
+template <class C>
 cudaError_t launch_backward(const Geometry& g, const detail::DeviceIn& in, const detail::DeviceCot& cot,
                             const detail::DeviceGrad& grad, float* scratch, cudaStream_t st) {
-  const int smem = int(sizeof(detail::BackwardShared<Chunks>) + detail::Staged::bytes(g));
-  if (cudaError_t e = cudaFuncSetAttribute(detail::backward_kernel<Chunks>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  const int smem = int(detail::BackwardShared<C>::bytes(g));
+  if (cudaError_t e = cudaFuncSetAttribute(detail::backward_kernel<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
       e != cudaSuccess)
     return e;
-  detail::backward_kernel<Chunks><<<unsigned(blocks(g)), detail::lanes * Chunks, smem, st>>>(in, cot, grad, g, scratch);
+  detail::backward_kernel<C><<<unsigned(blocks(g)), C::threads, smem, st>>>(in, cot, grad, g, scratch);
   return cudaGetLastError();
 }
 
@@ -94,14 +90,16 @@ scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, voi
   if (blocks(g) == 0) return {};
   const detail::DeviceOut out{d_out.y.data(), d_out.y_var.data(), data_or_null(d_out.lam_T), data_or_null(d_out.eta_T)};
   const auto st = static_cast<cudaStream_t>(stream);
-  return status(split_time(g) ? launch_forward<4>(g, device_in(d_in), out, st)
-                              : launch_forward<1>(g, device_in(d_in), out, st),
+  return status(split_time(g) ? launch_forward<detail::Split>(g, device_in(d_in), out, st)
+                              : launch_forward<detail::ForwardWide>(g, device_in(d_in), out, st),
                 "forward launch");
 }
 
 std::size_t backward_scratch_bytes(const Shape& shape) {
   const Geometry g = geometry(shape);
-  return blocks(g) * std::size_t(g.checkpoints) * 2 * detail::lanes * sizeof(float);
+  const std::size_t per_block = split_time(g) ? detail::scratch_per_block<detail::Split>(g)
+                                              : detail::scratch_per_block<detail::BackwardWide>(g);
+  return blocks(g) * per_block * sizeof(float);
 }
 
 scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot, const Gradients<float>& d_grad,
@@ -128,8 +126,8 @@ scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot,
                                 d_grad.a_bar.data(), d_grad.p_bar.data(), data_or_null(d_grad.lam0),
                                 data_or_null(d_grad.eta0)};
   float* scratch = static_cast<float*>(d_scratch);
-  return status(split_time(g) ? launch_backward<4>(g, device_in(d_in), cot, grad, scratch, st)
-                              : launch_backward<1>(g, device_in(d_in), cot, grad, scratch, st),
+  return status(split_time(g) ? launch_backward<detail::Split>(g, device_in(d_in), cot, grad, scratch, st)
+                              : launch_backward<detail::BackwardWide>(g, device_in(d_in), cot, grad, scratch, st),
                 "backward launch");
 }
 

@@ -9,14 +9,17 @@
 // asynchronous and report launch errors through the returned Status; bad sizes throw Error.
 //
 // Kernels (kla/src/cuda/): one block per batch entry and tile of channels; the tile's (channel,
-// slot) pairs on 128 lanes (S padded to a power of two ≤ 128) and the time axis in rounds of 32
-// tokens staged in shared memory. When the batch has too few blocks to fill the GPU, each round
-// is split into 4 chunks, one per thread row: reduce chunk → scan the chunk aggregates across the
-// block → rescan the chunk; otherwise one row steps each round from the carried state. The
-// readout's sum over slots and the k, q gradients' sum over the tile's channels happen in shared
-// memory; only the sums over tiles of k̄, q̄ (and over b of ā̄, p̄̄) are combined across blocks,
-// with atomic adds, so those gradients may differ in the last bits from run to run. The backward
-// recomputes states from checkpoints (one per 512 tokens per slot, in the scratch) and never
+// slot) pairs on 128 lanes (S padded to a power of two ≤ 128) and the time axis in rounds of
+// tokens staged in shared memory. When there are enough blocks to fill the GPU, each thread steps
+// its lane's state in registers (rounds of 16 tokens forward, 8 backward, so that a block needs
+// ≈ 25 KB of shared memory and at most 64 registers a thread: every block of the usual shapes is
+// resident at once). With too few blocks, each round of 32 is split into 4 chunks, one per thread
+// row: reduce chunk → scan the chunk aggregates across the block → rescan the chunk. The
+// readout's sum over slots and the v̄, Λv̄ (over slots) and k̄, q̄ (over the tile's channels) sums
+// happen in shared memory in a fixed order; only the sums over tiles of k̄, q̄ (and over b of ā̄,
+// p̄̄) are combined across blocks, with atomic adds, so those gradients may differ in the last bits
+// from run to run. fp32 reciprocals use the hardware approximation (≤ 1 ulp). The backward
+// recomputes states from checkpoints (one per 16 rounds per slot, in the scratch) and never
 // writes a [B, L, M, S] tensor.
 #pragma once
 
