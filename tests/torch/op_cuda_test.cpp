@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <sstream>
 #include <string>
 
 #include "kalmanscan/kla/error.hpp"
@@ -35,15 +34,7 @@ const c10::Device gpu(c10::kCUDA, 0);
     if (!kla_scan_has_kernel(gpu)) GTEST_SKIP() << "kalmanscan_torch built without CUDA"; \
   } while (0)
 
-struct Case {
-  int64_t B, L, M, S;
-  bool carried;
-};
-std::string name(const Case& c) {
-  std::ostringstream s;
-  s << "B" << c.B << "_L" << c.L << "_M" << c.M << "_S" << c.S << (c.carried ? "_carried" : "_prior");
-  return s.str();
-}
+using testing::Case;
 
 class KlaScanOpCuda : public ::testing::TestWithParam<Case> {};
 
@@ -78,7 +69,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, KlaScanOpCuda,
                                            Case{2, 255, 16, 16, false}, Case{2, 257, 16, 16, true},
                                            Case{1, 1031, 33, 1, false}, Case{2, 64, 4, 128, true},
                                            Case{1, 4099, 8, 16, true}),
-                         [](const auto& p) { return name(p.param); });
+                         [](const auto& p) { return testing::case_name(p.param); });
 
 TEST(KlaScanOpCudaDtypes, HalfPrecisionInputsGiveTheCpuResultOnTheSameInputs) {
   SKIP_WITHOUT_CUDA_KERNEL();

@@ -6,7 +6,6 @@
 #include <torch/torch.h>
 
 #include <functional>
-#include <sstream>
 #include <string>
 #include <tuple>
 
@@ -34,15 +33,7 @@ ScanResult run_recurrent(const Problem& p) {
   return kla_scan_recurrent(p.v, p.lam_v, p.k, p.q, p.a_bar, p.p_bar, testing::opt(p.lam0), testing::opt(p.eta0));
 }
 
-struct Case {
-  int64_t B, L, M, S;
-  bool carried;
-};
-std::string name(const Case& c) {
-  std::ostringstream s;
-  s << "B" << c.B << "_L" << c.L << "_M" << c.M << "_S" << c.S << (c.carried ? "_carried" : "_prior");
-  return s.str();
-}
+using testing::Case;
 
 class KlaScanOp : public ::testing::TestWithParam<Case> {};
 
@@ -89,7 +80,7 @@ TEST_P(KlaScanOp, RecurrentTorchOpsMatchOp) {
 INSTANTIATE_TEST_SUITE_P(Shapes, KlaScanOp,
                          ::testing::Values(Case{2, 16, 4, 3, false}, Case{3, 37, 7, 5, true}, Case{1, 1, 2, 2, true},
                                            Case{4, 1, 3, 1, false}, Case{1, 64, 1, 8, false}),
-                         [](const auto& p) { return name(p.param); });
+                         [](const auto& p) { return testing::case_name(p.param); });
 
 // Central differences (f(x + εd) − f(x − εd)) / 2ε of the loss Σ cot·out along a random direction
 // d of each input, against the autograd directional derivative ⟨∇f, d⟩, in fp64.

@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <sstream>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -51,6 +53,17 @@ inline ScanResult run_op(const Problem& p) {
 }
 
 inline std::vector<at::Tensor> outputs(const ScanResult& r) { return {r.y, r.y_var, r.lam_T, r.eta_T}; }
+
+/// A problem size for parameterised tests, and its test-name suffix.
+struct Case {
+  int64_t B, L, M, S;
+  bool carried;  ///< with a carried state (λ₀, η₀) or the default prior
+};
+inline std::string case_name(const Case& c) {
+  std::ostringstream s;
+  s << "B" << c.B << "_L" << c.L << "_M" << c.M << "_S" << c.S << (c.carried ? "_carried" : "_prior");
+  return s.str();
+}
 
 /// v ~ N(0, 1), Λv ~ U(0.5, 1.5), k, q ~ N(0, 1/S), ā ~ U(0.6, 0.99), p̄ ~ U(0.02, 0.2), and when
 /// carried λ₀ ~ U(0.5, 3), η₀ ~ N(0, 1); fp64.
