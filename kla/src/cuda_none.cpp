@@ -7,14 +7,14 @@ namespace {
 scan::Status unsupported() { return {1, "kla cuda: kalmanscan was built without CUDA"}; }
 }  // namespace
 
-scan::Status forward(const Inputs<float>&, const Outputs<float>&, void*) { return unsupported(); }
-std::size_t backward_scratch_bytes(const Shape&) { return 0; }
+scan::Status forward(const Inputs<float>&, const Outputs<float>&, void*, Kernels) { return unsupported(); }
+std::size_t backward_scratch_bytes(const Shape&, Kernels) { return 0; }
 scan::Status backward(const Inputs<float>&, const Cotangents<float>&, const Gradients<float>&, void*, std::size_t,
-                      void*) {
+                      void*, Kernels) {
   return unsupported();
 }
-scan::Status forward_host(const Inputs<float>&, const Outputs<float>&) { return unsupported(); }
-scan::Status backward_host(const Inputs<float>&, const Cotangents<float>&, const Gradients<float>&) {
+scan::Status forward_host(const Inputs<float>&, const Outputs<float>&, Kernels) { return unsupported(); }
+scan::Status backward_host(const Inputs<float>&, const Cotangents<float>&, const Gradients<float>&, Kernels) {
   return unsupported();
 }
 

@@ -1,6 +1,7 @@
-// The CUDA kernels against the fp64 reference (and the fp64 CPU kernel for long sequences) with
-// the fp32 tolerances of the CPU tests; the published fixtures; carried state across calls;
-// extreme inputs. Every test skips, saying so, without a CUDA device.
+// The CUDA kernels (both kinds, wide and split, whatever the shape) against the fp64 reference
+// (and the fp64 CPU kernel for long sequences) with the fp32 tolerances of the CPU tests; the
+// published fixtures; extreme inputs; the backward's scratch bound. Every test skips, saying so,
+// without a CUDA device.
 #include <gtest/gtest.h>
 
 #include "kalmanscan/kla/cuda.hpp"
@@ -38,15 +39,22 @@ Tensors expected(const OwnedInputs<double>& in, const OwnedCotangents<double>& c
           {"grad_p_bar", g.p_bar},  {"grad_lam0", g.lam0},        {"grad_eta0", g.eta0}};
 }
 
+constexpr cuda::Kernels both_kernels[] = {cuda::Kernels::wide, cuda::Kernels::split};
+
+const char* name(cuda::Kernels k) {
+  return k == cuda::Kernels::wide ? " (wide)" : k == cuda::Kernels::split ? " (split)" : " (automatic)";
+}
+
 void check_cuda(const OwnedInputs<double>& in64, const OwnedCotangents<double>& cot64, const Tensors& want,
-                const std::string& what) {
+                const std::string& shape, cuda::Kernels kernels) {
+  const std::string what = shape + name(kernels);
   const OwnedInputs<float> in = in64.cast<float>();
   const OwnedCotangents<float> cot = cot64.cast<float>();
   OwnedOutputs<float> out(in.shape);
   OwnedGradients<float> g(in.shape);
-  const scan::Status fs = cuda::forward_host(in.view(), out.view());
+  const scan::Status fs = cuda::forward_host(in.view(), out.view(), kernels);
   ASSERT_TRUE(fs.ok()) << what << ": " << fs.message;
-  const scan::Status bs = cuda::backward_host(in.view(), cot.view(), g.view());
+  const scan::Status bs = cuda::backward_host(in.view(), cot.view(), g.view(), kernels);
   ASSERT_TRUE(bs.ok()) << what << ": " << bs.message;
   const std::map<std::string, const std::vector<float>*> got = {
       {"out_y", &out.y},        {"out_y_var", &out.y_var}, {"out_lam_T", &out.lam_T}, {"out_eta_T", &out.eta_T},
@@ -63,14 +71,15 @@ TEST(Cuda, MatchesPublishedFixtures) {
   SKIP_WITHOUT_GPU();
   for (const char* file : {"single_step.txt", "small.txt", "odd_shapes.txt", "near_linear.txt", "extreme.txt"}) {
     const FixtureProblem p = fixture_problem(file);
-    check_cuda(p.in, p.cot, p.expected, file);
+    for (cuda::Kernels k : both_kernels) check_cuda(p.in, p.cot, p.expected, file, k);
   }
 }
 
 TEST(Cuda, MatchesReferenceOnAwkwardShapes) {
   SKIP_WITHOUT_GPU();
   // S around the lane widths (1, 17, 33, 64, 100, 128), M not a multiple of the channel tile,
-  // L around a round (32 tokens) and a checkpoint span (512 tokens), empty and one token.
+  // L around the rounds (8, 16, 32 tokens) and checkpoint spans (128, 512 tokens), empty, one
+  // token and primes.
   const Shape shapes[] = {{2, 0, 3, 5},   {3, 1, 5, 1},    {2, 31, 9, 17},  {1, 33, 130, 16},
                           {2, 513, 7, 33}, {1, 600, 3, 64}, {2, 97, 2, 100}, {1, 1100, 2, 128},
                           {4, 64, 257, 2}};
@@ -79,7 +88,8 @@ TEST(Cuda, MatchesReferenceOnAwkwardShapes) {
     seed += 2;
     const OwnedInputs<double> in = random_inputs(s, seed, seed % 4 == 2);
     const OwnedCotangents<double> cot = random_cotangents(s, seed + 1);
-    check_cuda(in, cot, expected(in, cot), s.to_string());
+    const Tensors want = expected(in, cot);
+    for (cuda::Kernels k : both_kernels) check_cuda(in, cot, want, s.to_string(), k);
   }
 }
 
@@ -88,7 +98,8 @@ TEST(Cuda, LongSequenceMatchesCpu) {
   const Shape s{1, 20011, 4, 16};
   const OwnedInputs<double> in = random_inputs(s, 401, true);
   const OwnedCotangents<double> cot = random_cotangents(s, 402);
-  check_cuda(in, cot, expected(in, cot), s.to_string());
+  const Tensors want = expected(in, cot);
+  for (cuda::Kernels k : both_kernels) check_cuda(in, cot, want, s.to_string(), k);
 }
 
 TEST(Cuda, ExtremeInputsStayFinite) {
@@ -108,13 +119,26 @@ TEST(Cuda, ExtremeInputsStayFinite) {
     for (double& x : in64.lam_v) x *= c.lam_v_scale;
     const OwnedInputs<float> in = in64.cast<float>();
     const OwnedCotangents<float> cot = random_cotangents(s, 404).cast<float>();
-    OwnedOutputs<float> out(s);
-    OwnedGradients<float> g(s);
-    ASSERT_TRUE(cuda::forward_host(in.view(), out.view()).ok()) << c.what;
-    ASSERT_TRUE(cuda::backward_host(in.view(), cot.view(), g.view()).ok()) << c.what;
-    for (const std::vector<float>* x : {&out.y, &out.y_var, &out.lam_T, &out.eta_T, &g.v, &g.lam_v, &g.k, &g.q,
-                                        &g.a_bar, &g.p_bar, &g.lam0, &g.eta0})
-      EXPECT_TRUE(all_finite<float>(*x)) << c.what;
+    for (cuda::Kernels k : both_kernels) {
+      OwnedOutputs<float> out(s);
+      OwnedGradients<float> g(s);
+      ASSERT_TRUE(cuda::forward_host(in.view(), out.view(), k).ok()) << c.what << name(k);
+      ASSERT_TRUE(cuda::backward_host(in.view(), cot.view(), g.view(), k).ok()) << c.what << name(k);
+      for (const std::vector<float>* x : {&out.y, &out.y_var, &out.lam_T, &out.eta_T, &g.v, &g.lam_v, &g.k, &g.q,
+                                          &g.a_bar, &g.p_bar, &g.lam0, &g.eta0})
+        EXPECT_TRUE(all_finite<float>(*x)) << c.what << name(k);
+    }
+  }
+}
+
+// The backward's only device memory besides the tensors is its scratch; at the long shape
+// it must stay far below one [B, L, M, S] float tensor (4 GiB), whichever kernels run.
+TEST(Cuda, BackwardScratchIsFarBelowOneStateTensor) {
+  SKIP_WITHOUT_GPU();
+  for (const Shape& s : {Shape{1, 65536, 1024, 16}, Shape{8, 2048, 1024, 16}, Shape{8, 2048, 1024, 64}}) {
+    const double state_tensor = double(s.B) * double(s.L) * double(s.M) * double(s.S) * sizeof(float);
+    for (cuda::Kernels k : {cuda::Kernels::automatic, cuda::Kernels::wide, cuda::Kernels::split})
+      EXPECT_LT(double(cuda::backward_scratch_bytes(s, k)), state_tensor / 16) << s.to_string() << name(k);
   }
 }
 

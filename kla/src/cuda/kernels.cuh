@@ -10,7 +10,8 @@
 //   - Split (4 chunks, few blocks): every thread folds its chunk's precision maps (Mobius2Op) →
 //     block exchange (per lane, in time order, from the round's carried λ) → λ at its chunk
 //     start; steps λ through its chunk folding the mean maps (AffineOp) → exchange → η; rescans.
-// Each token's per-lane terms (readout, gradients) go to a shared [lane][token] buffer, padded so
+// Rounds are double-buffered: the next round's tokens are copied asynchronously (cp.async) while
+// the current one is computed. Each token's per-lane terms (readout, gradients) go to a shared [lane][token] buffer, padded so
 // that neither the writes nor the block's sums over slots (readout, v̄, Λv̄) or channels (k̄, q̄)
 // meet bank conflicts — no atomics inside the block.
 // The backward keeps the state at every `rounds_per_checkpoint`-th round start in global
@@ -19,6 +20,7 @@
 // (Split: fold each chunk's adjoint maps (AdjointOp) → reverse exchange → rescan backwards).
 #pragma once
 
+#include <cuda_pipeline.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -111,45 +113,75 @@ struct Token {
   float lv, v, k, q;
 };
 
-/// The current round's tokens in shared memory, pairs loaded together: channel data (Λv, v) and
-/// (ȳ, ȳ_var) [round][mt] (the cotangents only in the backward's reverse rounds), slot data
-/// (k, q) [round][sp].
+/// One round's tokens in shared memory, as pairs: channel data (Λv, v) and (ȳ, ȳ_var) [round][mt]
+/// (the cotangents only in the backward's reverse rounds), slot data (k, q) [round][sp].
 struct Staged {
   float2 *chan, *cot, *key;
 
-  /// Bytes of dynamic shared memory for a geometry and round length.
-  __host__ __device__ static std::size_t bytes(const Geometry& g, int round) {
-    return std::size_t(round) * (2 * std::size_t(g.mt) + std::size_t(g.sp)) * sizeof(float2);
+  __host__ __device__ static std::size_t pairs(const Geometry& g, int round) {
+    return std::size_t(round) * (2 * std::size_t(g.mt) + std::size_t(g.sp));
   }
-  __device__ static Staged carve(float2* base, const Geometry& g, int round) {
-    return {base, base + round * g.mt, base + 2 * round * g.mt};
+  /// Bytes of dynamic shared memory for the two buffers of a geometry and round length.
+  __host__ __device__ static std::size_t bytes(const Geometry& g, int round) { return 2 * pairs(g, round) * sizeof(float2); }
+  /// Buffer `which` (0 or 1) in the dynamic shared memory at base.
+  __device__ static Staged carve(float2* base, const Geometry& g, int round, int which) {
+    float2* p = base + which * pairs(g, round);
+    return {p, p + round * g.mt, p + 2 * round * g.mt};
   }
 };
 
-/// Loads round r's tokens of this block's channels (and, when cot is given, the cotangents of
-/// y, y_var) into st; zeros past L, M or S. Synchronises before (the previous round's tokens and
-/// terms may still be read) and after.
+/// Starts copying round r's tokens of this block's channels (and, when cot is given, the
+/// cotangents of y, y_var) into st (cp.async; zeros past L, M or S, and for absent cotangents),
+/// as one commit group.
 template <class C>
-__device__ inline void stage_round(const Staged& st, const DeviceIn& in, const DeviceCot* cot, const Geometry& g,
-                                   long long r) {
-  __syncthreads();
+__device__ inline void start_staging(const Staged& st, const DeviceIn& in, const DeviceCot* cot, const Geometry& g,
+                                     long long r) {
   const int b = int(blockIdx.x) / g.tiles, m0 = (int(blockIdx.x) % g.tiles) * g.mt;
+  // A zero-filled copy reads nothing; it is still given a valid address.
+  auto copy = [&](float* dst, const float* src, std::size_t i, bool ok) {
+    __pipeline_memcpy_async(dst, ok ? src + i : in.lam_v, sizeof(float), ok ? 0 : sizeof(float));
+  };
   for (int i = int(threadIdx.x); i < C::round * g.mt; i += C::threads) {
     const long long t = r * C::round + i / g.mt;
     const int m = m0 + i % g.mt;
     const bool ok = t < g.L && m < g.M;
     const std::size_t s = ok ? (std::size_t(b) * g.L + t) * g.M + m : 0;
-    st.chan[i] = ok ? make_float2(in.lam_v[s], in.v[s]) : make_float2(0.f, 0.f);
-    if (cot) st.cot[i] = make_float2(ok && cot->y ? cot->y[s] : 0.f, ok && cot->y_var ? cot->y_var[s] : 0.f);
+    copy(&st.chan[i].x, in.lam_v, s, ok);
+    copy(&st.chan[i].y, in.v, s, ok);
+    if (cot) {
+      copy(&st.cot[i].x, cot->y, s, ok && cot->y);
+      copy(&st.cot[i].y, cot->y_var, s, ok && cot->y_var);
+    }
   }
   for (int i = int(threadIdx.x); i < C::round * g.sp; i += C::threads) {
     const long long t = r * C::round + i / g.sp;
     const int j = i % g.sp;
     const bool ok = t < g.L && j < g.S;
     const std::size_t s = ok ? (std::size_t(b) * g.L + t) * g.S + j : 0;
-    st.key[i] = ok ? make_float2(in.k[s], in.q[s]) : make_float2(0.f, 0.f);
+    copy(&st.key[i].x, in.k, s, ok);
+    copy(&st.key[i].y, in.q, s, ok);
   }
-  __syncthreads();
+  __pipeline_commit();
+}
+
+/// Runs body(r, staged round r) for the `count` rounds first, first + dir, … (dir = ±1), staged in
+/// the two buffers at `staged`, the next round's copies in flight while body runs. Contains
+/// __syncthreads (before and after body, which may synchronise too): every thread calls it.
+template <class C, class Body>
+__device__ inline void for_rounds(float2* staged, const DeviceIn& in, const DeviceCot* cot, const Geometry& g,
+                                  long long first, long long count, int dir, Body body) {
+  if (count <= 0) return;
+  start_staging<C>(Staged::carve(staged, g, C::round, 0), in, cot, g, first);
+  for (long long i = 0; i < count; ++i) {
+    if (i + 1 < count)
+      start_staging<C>(Staged::carve(staged, g, C::round, int((i + 1) & 1)), in, cot, g, first + dir * (i + 1));
+    else
+      __pipeline_commit();  // an empty group: round i's is always the second newest
+    __pipeline_wait_prior(1);
+    __syncthreads();
+    body(first + dir * i, Staged::carve(staged, g, C::round, int(i & 1)));
+    __syncthreads();  // this buffer is refilled for round i + 2
+  }
 }
 
 /// Token kk (index within the staged round) for this lane.
@@ -236,7 +268,8 @@ __device__ inline void add_channel_sums(const Terms<C>& x, const Terms<C>& y, fl
       });
 }
 
-/// Shared memory for the Split configuration's block exchanges and the carried state of each lane.
+/// Shared memory for the Split configuration's block exchanges and the carried state of each
+/// lane (none for Wide, which carries it in registers).
 template <int Chunks>
 struct Exchange {
   union {
@@ -245,8 +278,11 @@ struct Exchange {
     Adjoint2<float> adj[Chunks][lanes];
     float sum[Chunks][lanes][2];
   } x;
-  float lam[lanes], eta[lanes];  ///< state carried into the current round
+  float lam[lanes], eta[lanes];          ///< state carried into the current round
+  float adj_eta[lanes], adj_lam[lanes];  ///< backward: adjoints of the state after the current round
 };
+template <>
+struct Exchange<1> {};
 
 /// Split phases 1–2 of a round: this thread's state (lam, eta) before its chunk (the `n` tokens
 /// from kk0), from the carried state of the round start in ex, which advances to the round's end.
@@ -305,11 +341,10 @@ __device__ inline void step_token(const Staged& st, const Geometry& g, const Lan
   kla::detail::step(l.sp, kla::detail::observation_precision(tk.lv, tk.k), tk.lv * tk.v * tk.k, lam, eta);
 }
 
-/// Moves the carried state over round r: Wide, this thread's (lam, eta); Split, ex's.
+/// Moves the carried state over the staged round r: Wide, this thread's (lam, eta); Split, ex's.
 template <class C>
-__device__ inline void advance_round(Exchange<C::chunks>& ex, const Staged& st, const DeviceIn& in, const Geometry& g,
-                                     const Lane& l, long long r, float& lam, float& eta) {
-  stage_round<C>(st, in, nullptr, g, r);
+__device__ inline void advance_round(Exchange<C::chunks>& ex, const Staged& st, const Geometry& g, const Lane& l,
+                                     long long r, float& lam, float& eta) {
   const int n = chunk_tokens<C>(g, l, r);
   if constexpr (C::chunks == 1) {
     for (int k = 0; k < n; ++k) step_token(st, g, l, k, lam, eta);
@@ -325,7 +360,7 @@ __device__ inline void initial_state(const DeviceIn& in, const Geometry& g, cons
 }
 
 template <class C>
-struct ForwardShared {
+struct alignas(16) ForwardShared {  // aligned: the staged float2 pairs follow it
   Exchange<C::chunks> ex;
   Terms<C> y, y_var;
 
@@ -337,17 +372,17 @@ template <class C>
 __global__ void __launch_bounds__(C::threads, C::min_blocks) forward_kernel(DeviceIn in, DeviceOut out, Geometry g) {
   extern __shared__ __align__(16) unsigned char shared_raw[];
   ForwardShared<C>& sh = *reinterpret_cast<ForwardShared<C>*>(shared_raw);
-  const Staged st = Staged::carve(reinterpret_cast<float2*>(shared_raw + sizeof(ForwardShared<C>)), g, C::round);
+  float2* const staged = reinterpret_cast<float2*>(shared_raw + sizeof(ForwardShared<C>));
   const Lane l = make_lane(g, in.a_bar, in.p_bar);
   float lam, eta;
   initial_state(in, g, l, lam, eta);
-  if (C::chunks > 1 && l.c == 0) {
-    sh.ex.lam[l.lane] = lam;
-    sh.ex.eta[l.lane] = eta;
+  if constexpr (C::chunks > 1) {
+    if (l.c == 0) {
+      sh.ex.lam[l.lane] = lam;
+      sh.ex.eta[l.lane] = eta;
+    }
   }
-  const long long rounds = g.rounds(C::round);
-  for (long long r = 0; r < rounds; ++r) {
-    stage_round<C>(st, in, nullptr, g, r);
+  for_rounds<C>(staged, in, nullptr, g, 0, g.rounds(C::round), 1, [&](long long r, const Staged& st) {
     const int kk0 = l.c * C::chunk, n = chunk_tokens<C>(g, l, r);
     if constexpr (C::chunks > 1) chunk_start(sh.ex, st, g, l, kk0, n, lam, eta);
     // Step (Split: rescan) the chunk, leaving each token's readout terms for the sum over slots.
@@ -364,8 +399,8 @@ __global__ void __launch_bounds__(C::threads, C::min_blocks) forward_kernel(Devi
     }
     __syncthreads();
     write_slot_sums<C>(sh.y, sh.y_var, out.y, out.y_var, g, l, r);
-  }
-  if (C::chunks > 1) {
+  });
+  if constexpr (C::chunks > 1) {
     lam = sh.ex.lam[l.lane];
     eta = sh.ex.eta[l.lane];
   }
@@ -376,9 +411,8 @@ __global__ void __launch_bounds__(C::threads, C::min_blocks) forward_kernel(Devi
 }
 
 template <class C>
-struct BackwardShared {
+struct alignas(16) BackwardShared {
   Exchange<C::chunks> ex;
-  float adj_eta[lanes], adj_lam[lanes];  ///< Split: adjoints of the state after the current round
   Terms<C> gv, glv, gk, gq;
 
   static std::size_t bytes(const Geometry& g) { return sizeof(BackwardShared) + Staged::bytes(g, C::round); }
@@ -431,7 +465,7 @@ __device__ inline void wide_round_adjoints(BackwardShared<C>& sh, const Staged& 
 }
 
 /// Split backward of this thread's chunk (the `n` tokens from kk0 of round r), from the carried
-/// state in ex: the adjoints after the round are in sh.adj_* (the complete adjoints of the state
+/// state in ex: the adjoints after the round are in sh.ex.adj_* (the complete adjoints of the state
 /// after the round's last token's successor map, AdjointOp's convention) and are moved before it.
 template <class C>
 __device__ inline void split_round_adjoints(BackwardShared<C>& sh, const Staged& st, const Geometry& g, const Lane& l,
@@ -460,14 +494,14 @@ __device__ inline void split_round_adjoints(BackwardShared<C>& sh, const Staged&
   sh.ex.x.adj[l.c][l.lane] = agg;
   __syncthreads();
   if (l.c == 0) {
-    Adjoint2<float> acc{0.f, 0.f, 0.f, sh.adj_eta[l.lane], sh.adj_lam[l.lane]};
+    Adjoint2<float> acc{0.f, 0.f, 0.f, sh.ex.adj_eta[l.lane], sh.ex.adj_lam[l.lane]};
     for (int c = C::chunks - 1; c >= 0; --c) {
       const Adjoint2<float> a = sh.ex.x.adj[c][l.lane];
       sh.ex.x.adj[c][l.lane] = acc;
       acc = AdjointOp<float>::combine(a, acc);
     }
-    sh.adj_eta[l.lane] = acc.be;
-    sh.adj_lam[l.lane] = acc.bl;
+    sh.ex.adj_eta[l.lane] = acc.be;
+    sh.ex.adj_lam[l.lane] = acc.bl;
   }
   __syncthreads();
   float eta_bar = sh.ex.x.adj[l.c][l.lane].be, lam_bar = sh.ex.x.adj[l.c][l.lane].bl;
@@ -509,57 +543,67 @@ __global__ void __launch_bounds__(C::threads, C::min_blocks) backward_kernel(Dev
                                                               float* scratch) {
   extern __shared__ __align__(16) unsigned char shared_raw[];
   BackwardShared<C>& sh = *reinterpret_cast<BackwardShared<C>*>(shared_raw);
-  const Staged st = Staged::carve(reinterpret_cast<float2*>(shared_raw + sizeof(BackwardShared<C>)), g, C::round);
+  float2* const staged = reinterpret_cast<float2*>(shared_raw + sizeof(BackwardShared<C>));
   const Lane l = make_lane(g, in.a_bar, in.p_bar);
   const long long rounds = g.rounds(C::round), checkpoints = g.checkpoints(C::round);
   float* ck = scratch + std::size_t(blockIdx.x) * scratch_per_block<C>(g);  // [checkpoints][2][lanes]
   float* span = ck + std::size_t(checkpoints) * 2 * lanes;                 // [rounds_per_checkpoint][2][lanes]
   // The carried state: Wide, this thread's registers; Split, sh.ex (stored and loaded by row 0,
-  // which alone touches a lane's scratch).
+  // which alone touches a lane's scratch and carried state).
   float lam, eta;
   initial_state(in, g, l, lam, eta);
   auto save = [&](float* at) {
+    if constexpr (C::chunks > 1) {
+      lam = sh.ex.lam[l.lane];
+      eta = sh.ex.eta[l.lane];
+    }
     if (l.c == 0) {
-      at[l.lane] = C::chunks > 1 ? sh.ex.lam[l.lane] : lam;
-      at[lanes + l.lane] = C::chunks > 1 ? sh.ex.eta[l.lane] : eta;
+      at[l.lane] = lam;
+      at[lanes + l.lane] = eta;
     }
   };
   auto load = [&](const float* at) {
     lam = at[l.lane];
     eta = at[lanes + l.lane];
-    if (C::chunks > 1 && l.c == 0) {
+    if constexpr (C::chunks > 1) {
+      if (l.c == 0) {
+        sh.ex.lam[l.lane] = lam;
+        sh.ex.eta[l.lane] = eta;
+      }
+    }
+  };
+  auto advance = [&](long long r, const Staged& st) { advance_round<C>(sh.ex, st, g, l, r, lam, eta); };
+  if constexpr (C::chunks > 1) {
+    if (l.c == 0) {
       sh.ex.lam[l.lane] = lam;
       sh.ex.eta[l.lane] = eta;
     }
-  };
-  if (C::chunks > 1 && l.c == 0) {
-    sh.ex.lam[l.lane] = lam;
-    sh.ex.eta[l.lane] = eta;
   }
   // Forward sweep: the state at each checkpoint's first round.
-  for (long long r = 0; r < rounds; ++r) {
+  for_rounds<C>(staged, in, nullptr, g, 0, rounds, 1, [&](long long r, const Staged& st) {
     if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * 2 * lanes);
-    advance_round<C>(sh.ex, st, in, g, l, r, lam, eta);
-  }
+    advance(r, st);
+  });
   float lam_bar = l.active && cot.lam_T ? cot.lam_T[l.state(g)] : 0.f;
   float eta_bar = l.active && cot.eta_T ? cot.eta_T[l.state(g)] : 0.f;
-  if (C::chunks > 1 && l.c == 0) {
-    sh.adj_eta[l.lane] = eta_bar;
-    sh.adj_lam[l.lane] = lam_bar;
+  if constexpr (C::chunks > 1) {
+    if (l.c == 0) {
+      sh.ex.adj_eta[l.lane] = eta_bar;
+      sh.ex.adj_lam[l.lane] = lam_bar;
+    }
   }
   float a_sum = 0.f, p_sum = 0.f;
   for (long long cp = checkpoints - 1; cp >= 0; --cp) {
     const long long r0 = cp * rounds_per_checkpoint;
-    const long long r1 = r0 + rounds_per_checkpoint < rounds ? r0 + rounds_per_checkpoint : rounds;
+    const long long n_rounds = r0 + rounds_per_checkpoint < rounds ? rounds_per_checkpoint : rounds - r0;
     // Round starts of this span, from its checkpoint.
     load(ck + cp * 2 * lanes);
-    for (long long r = r0; r < r1; ++r) {
+    for_rounds<C>(staged, in, nullptr, g, r0, n_rounds, 1, [&](long long r, const Staged& st) {
       save(span + (r - r0) * 2 * lanes);
-      advance_round<C>(sh.ex, st, in, g, l, r, lam, eta);
-    }
-    for (long long r = r1 - 1; r >= r0; --r) {
+      advance(r, st);
+    });
+    for_rounds<C>(staged, in, &cot, g, r0 + n_rounds - 1, n_rounds, -1, [&](long long r, const Staged& st) {
       load(span + (r - r0) * 2 * lanes);
-      stage_round<C>(st, in, &cot, g, r);
       const int n = chunk_tokens<C>(g, l, r);
       if constexpr (C::chunks == 1)
         wide_round_adjoints<C>(sh, st, g, l, n, lam, eta, lam_bar, eta_bar, a_sum, p_sum);
@@ -568,7 +612,7 @@ __global__ void __launch_bounds__(C::threads, C::min_blocks) backward_kernel(Dev
       __syncthreads();
       write_slot_sums<C>(sh.gv, sh.glv, grad.v, grad.lam_v, g, l, r);
       add_channel_sums<C>(sh.gk, sh.gq, grad.k, grad.q, g, l, r);
-    }
+    });
   }
   // Wide: (lam_bar, eta_bar) are now the adjoints of the carried state (the cotangents if L = 0);
   // Split wrote them at token 0, or here when there is no token.
@@ -576,19 +620,21 @@ __global__ void __launch_bounds__(C::threads, C::min_blocks) backward_kernel(Dev
     if (grad.lam0) grad.lam0[l.state(g)] = lam_bar;
     if (grad.eta0) grad.eta0[l.state(g)] = eta_bar;
   }
-  // ā̄, p̄̄: sum over the rows here, over batch entries with one atomic add per block and slot.
-  __syncthreads();
-  sh.ex.x.sum[l.c][l.lane][0] = a_sum;
-  sh.ex.x.sum[l.c][l.lane][1] = p_sum;
-  __syncthreads();
-  if (l.c == 0 && l.active) {
-    float a = 0.f, p = 0.f;
+  // ā̄, p̄̄: (Split: sum over the rows here,) over batch entries with one atomic add per block and slot.
+  if constexpr (C::chunks > 1) {
+    __syncthreads();
+    sh.ex.x.sum[l.c][l.lane][0] = a_sum;
+    sh.ex.x.sum[l.c][l.lane][1] = p_sum;
+    __syncthreads();
+    a_sum = p_sum = 0.f;
     for (int c = 0; c < C::chunks; ++c) {
-      a += sh.ex.x.sum[c][l.lane][0];
-      p += sh.ex.x.sum[c][l.lane][1];
+      a_sum += sh.ex.x.sum[c][l.lane][0];
+      p_sum += sh.ex.x.sum[c][l.lane][1];
     }
-    atomicAdd(&grad.a_bar[l.m * g.S + l.j], a);
-    if (!l.sp.p_floored) atomicAdd(&grad.p_bar[l.m * g.S + l.j], p);
+  }
+  if (l.c == 0 && l.active) {
+    atomicAdd(&grad.a_bar[l.m * g.S + l.j], a_sum);
+    if (!l.sp.p_floored) atomicAdd(&grad.p_bar[l.m * g.S + l.j], p_sum);
   }
 }
 

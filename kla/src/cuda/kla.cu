@@ -59,6 +59,10 @@ bool split_time(const Geometry& g) {
   return blocks(g) < std::size_t(4) * std::size_t(sms);
 }
 
+bool use_split(const Geometry& g, Kernels kernels) {
+  return kernels == Kernels::split || (kernels == Kernels::automatic && split_time(g));
+}
+
 template <class C>
 cudaError_t launch_forward(const Geometry& g, const detail::DeviceIn& in, const detail::DeviceOut& out,
                            cudaStream_t st) {
@@ -83,32 +87,32 @@ cudaError_t launch_backward(const Geometry& g, const detail::DeviceIn& in, const
 
 }  // namespace
 
-scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, void* stream) {
+scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, void* stream, Kernels kernels) {
   validate_sizes(d_in);
   validate(d_in.shape, d_out);
   const Geometry g = geometry(d_in.shape);
   if (blocks(g) == 0) return {};
   const detail::DeviceOut out{d_out.y.data(), d_out.y_var.data(), data_or_null(d_out.lam_T), data_or_null(d_out.eta_T)};
   const auto st = static_cast<cudaStream_t>(stream);
-  return status(split_time(g) ? launch_forward<detail::Split>(g, device_in(d_in), out, st)
+  return status(use_split(g, kernels) ? launch_forward<detail::Split>(g, device_in(d_in), out, st)
                               : launch_forward<detail::ForwardWide>(g, device_in(d_in), out, st),
                 "forward launch");
 }
 
-std::size_t backward_scratch_bytes(const Shape& shape) {
+std::size_t backward_scratch_bytes(const Shape& shape, Kernels kernels) {
   const Geometry g = geometry(shape);
-  const std::size_t per_block = split_time(g) ? detail::scratch_per_block<detail::Split>(g)
+  const std::size_t per_block = use_split(g, kernels) ? detail::scratch_per_block<detail::Split>(g)
                                               : detail::scratch_per_block<detail::BackwardWide>(g);
   return blocks(g) * per_block * sizeof(float);
 }
 
 scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot, const Gradients<float>& d_grad,
-                      void* d_scratch, std::size_t scratch_bytes, void* stream) {
+                      void* d_scratch, std::size_t scratch_bytes, void* stream, Kernels kernels) {
   validate_sizes(d_in);
   const Shape& s = d_in.shape;
   validate(s, d_cot);
   validate(s, d_grad);
-  const std::size_t need = backward_scratch_bytes(s);
+  const std::size_t need = backward_scratch_bytes(s, kernels);
   if (scratch_bytes < need)
     throw Error("kla cuda: backward scratch has " + std::to_string(scratch_bytes) + " bytes, needs " +
                 std::to_string(need) + " (backward_scratch_bytes)");
@@ -126,7 +130,7 @@ scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot,
                                 d_grad.a_bar.data(), d_grad.p_bar.data(), data_or_null(d_grad.lam0),
                                 data_or_null(d_grad.eta0)};
   float* scratch = static_cast<float*>(d_scratch);
-  return status(split_time(g) ? launch_backward<detail::Split>(g, device_in(d_in), cot, grad, scratch, st)
+  return status(use_split(g, kernels) ? launch_backward<detail::Split>(g, device_in(d_in), cot, grad, scratch, st)
                               : launch_backward<detail::BackwardWide>(g, device_in(d_in), cot, grad, scratch, st),
                 "backward launch");
 }
@@ -178,7 +182,7 @@ scan::Status no_device() { return {100, "kla cuda: no CUDA device"}; }  // 100 =
 
 }  // namespace
 
-scan::Status forward_host(const Inputs<float>& in, const Outputs<float>& out) {
+scan::Status forward_host(const Inputs<float>& in, const Outputs<float>& out, Kernels kernels) {
   validate(in);
   validate(in.shape, out);
   if (scan::gpu::device_count() == 0) return no_device();
@@ -186,7 +190,7 @@ scan::Status forward_host(const Inputs<float>& in, const Outputs<float>& out) {
   const Inputs<float> d_in = upload_inputs(a, in);
   const Outputs<float> d_out{a.alloc(out.y.size()), a.alloc(out.y_var.size()), a.alloc(out.lam_T.size()),
                              a.alloc(out.eta_T.size())};
-  if (a.ok()) a.keep(forward(d_in, d_out, nullptr));
+  if (a.ok()) a.keep(forward(d_in, d_out, nullptr, kernels));
   a.keep(cudaDeviceSynchronize(), "forward");
   a.download(out.y, d_out.y);
   a.download(out.y_var, d_out.y_var);
@@ -195,7 +199,8 @@ scan::Status forward_host(const Inputs<float>& in, const Outputs<float>& out) {
   return a.result();
 }
 
-scan::Status backward_host(const Inputs<float>& in, const Cotangents<float>& cot, const Gradients<float>& grad) {
+scan::Status backward_host(const Inputs<float>& in, const Cotangents<float>& cot, const Gradients<float>& grad,
+                           Kernels kernels) {
   validate(in);
   validate(in.shape, cot);
   validate(in.shape, grad);
@@ -206,9 +211,9 @@ scan::Status backward_host(const Inputs<float>& in, const Cotangents<float>& cot
   const Gradients<float> d_grad{a.alloc(grad.v.size()),     a.alloc(grad.lam_v.size()), a.alloc(grad.k.size()),
                                 a.alloc(grad.q.size()),     a.alloc(grad.a_bar.size()), a.alloc(grad.p_bar.size()),
                                 a.alloc(grad.lam0.size()),  a.alloc(grad.eta0.size())};
-  const std::size_t bytes = backward_scratch_bytes(in.shape);
+  const std::size_t bytes = backward_scratch_bytes(in.shape, kernels);
   const std::span<float> scratch = a.alloc(bytes / sizeof(float));
-  if (a.ok()) a.keep(backward(d_in, d_cot, d_grad, scratch.data(), bytes, nullptr));
+  if (a.ok()) a.keep(backward(d_in, d_cot, d_grad, scratch.data(), bytes, nullptr, kernels));
   a.keep(cudaDeviceSynchronize(), "backward");
   a.download(grad.v, d_grad.v);
   a.download(grad.lam_v, d_grad.lam_v);

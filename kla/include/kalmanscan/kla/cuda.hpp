@@ -33,19 +33,26 @@ namespace kalmanscan::kla::cuda {
 /// Largest state size S the kernels support.
 inline constexpr std::size_t max_slots = 128;
 
-/// Forward pass on device tensors: writes y, y_var and, when given, lam_T, eta_T.
-scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, void* stream);
+/// Which kernels run (above): `automatic` picks `wide` when the shape has enough blocks to fill
+/// the GPU, else `split`. Both give the same results; tests force each.
+enum class Kernels { automatic, wide, split };
 
-/// Bytes of scratch the backward needs for this shape.
-std::size_t backward_scratch_bytes(const Shape& shape);
+/// Forward pass on device tensors: writes y, y_var and, when given, lam_T, eta_T.
+scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, void* stream,
+                     Kernels kernels = Kernels::automatic);
+
+/// Bytes of scratch the backward needs for this shape (the caller's only device memory besides
+/// the tensors: O(B·M·S·(L/128 + 16)) floats, never [B, L, M, S]).
+std::size_t backward_scratch_bytes(const Shape& shape, Kernels kernels = Kernels::automatic);
 
 /// Exact backward on device tensors (gradients overwritten, like kla::backward).
 scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot, const Gradients<float>& d_grad,
-                      void* d_scratch, std::size_t scratch_bytes, void* stream);
+                      void* d_scratch, std::size_t scratch_bytes, void* stream, Kernels kernels = Kernels::automatic);
 
 /// Convenience for tests and tools: host tensors in and out (validates values, allocates device
 /// memory, copies, runs, copies back, synchronises, frees).
-scan::Status forward_host(const Inputs<float>& in, const Outputs<float>& out);
-scan::Status backward_host(const Inputs<float>& in, const Cotangents<float>& cot, const Gradients<float>& grad);
+scan::Status forward_host(const Inputs<float>& in, const Outputs<float>& out, Kernels kernels = Kernels::automatic);
+scan::Status backward_host(const Inputs<float>& in, const Cotangents<float>& cot, const Gradients<float>& grad,
+                           Kernels kernels = Kernels::automatic);
 
 }  // namespace kalmanscan::kla::cuda
