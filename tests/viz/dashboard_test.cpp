@@ -1,14 +1,21 @@
 // The dashboard's headless mode end to end: the real program opens a model, a log and two
-// estimate files, saves a screenshot and the visible range as CSV, and exits 0; bad input makes
-// it exit 1 naming the problem.
+// estimate files, saves a screenshot and the visible range as CSV, and exits 0; live, it follows
+// a real `kalmanscan serve` (a separate process on loopback) fed by `kalmanscan send`, and shows
+// exactly the estimates `send` received and the measurements it sent; bad input makes it exit 1
+// naming the problem.
 #include <gtest/gtest.h>
 
 #include <QImage>
+#include <QElapsedTimer>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QStringList>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -27,6 +34,27 @@ Outcome dashboard(const QStringList& args) {
   p.start(QStringLiteral(KALMANSCAN_DASHBOARD), args);
   if (!p.waitForFinished(60000)) return {-1, "did not finish"};
   return {p.exitCode(), p.readAllStandardError().toStdString()};
+}
+
+// Waits until the process's current read channel has produced text matching `pattern`; returns
+// the first capture group, or an empty string after `ms` milliseconds (`seen` keeps what was read).
+QString wait_for_line(QProcess& p, const QRegularExpression& pattern, QByteArray& seen, int ms = 20000) {
+  QElapsedTimer t;
+  t.start();
+  while (t.elapsed() < ms) {
+    p.waitForReadyRead(100);
+    seen += p.readAll();
+    if (const auto m = pattern.match(QString::fromUtf8(seen)); m.hasMatch()) return m.captured(1);
+    if (p.state() == QProcess::NotRunning) break;
+  }
+  return {};
+}
+
+std::vector<std::string> cells(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream ss(line);
+  for (std::string c; std::getline(ss, c, ',');) out.push_back(c);
+  return out;
 }
 
 class Dashboard : public ::testing::Test {
@@ -86,6 +114,86 @@ TEST_F(Dashboard, HeadlessScreenshotAndCsvOfTheOfflineView) {
   EXPECT_EQ(nis, 100);
 }
 
+TEST_F(Dashboard, LiveViewOfARealServeShowsItsEstimatesAndMeasurements) {
+  QProcess serve;
+  serve.setReadChannel(QProcess::StandardError);
+  serve.start(QStringLiteral(KALMANSCAN_CLI), {"serve", "--listen", "127.0.0.1:0", "--model", path("model.json")});
+  QByteArray serve_said;
+  const QString port = wait_for_line(serve, QRegularExpression("listening on 127\\.0\\.0\\.1:(\\d+)"), serve_said);
+  ASSERT_FALSE(port.isEmpty()) << serve_said.toStdString();
+  const QString endpoint = "127.0.0.1:" + port;
+
+  QProcess dash;
+  auto env = QProcessEnvironment::systemEnvironment();
+  env.insert("QT_QPA_PLATFORM", "offscreen");
+  dash.setProcessEnvironment(env);
+  dash.start(QStringLiteral(KALMANSCAN_DASHBOARD),
+             {"--connect", endpoint, "--live-estimates", "500", "--live-seconds", "60", "--size", "800x600",
+              "--export-csv", path("live.csv"), "--screenshot", path("live.png")});
+  QByteArray dash_said;
+  ASSERT_FALSE(wait_for_line(dash, QRegularExpression("(live: connected)"), dash_said).isEmpty())
+      << dash_said.toStdString() << dash.readAllStandardError().toStdString();
+
+  // The subscription stands: stream the log, keeping the estimates `send` gets back.
+  QProcess send;
+  send.start(QStringLiteral(KALMANSCAN_CLI), {"send", "--connect", endpoint, "--model", path("model.json"), "--input",
+                                             path("log.csv"), "--stream", "tank", "--quiet"});
+  ASSERT_TRUE(send.waitForFinished(60000));
+  ASSERT_EQ(send.exitCode(), 0) << send.readAllStandardError().toStdString();
+  std::stringstream sent(send.readAllStandardOutput().toStdString());
+  ASSERT_TRUE(dash.waitForFinished(60000));
+  ASSERT_EQ(dash.exitCode(), 0) << dash.readAllStandardError().toStdString();
+
+  // send's CSV: step,t,level,std_level,nis,nis_dof. The dashboard's rows of the same stream must
+  // hold the same numbers (both write the shortest text that reads back to the same double).
+  std::string line;
+  std::getline(sent, line);
+  ASSERT_EQ(line, "step,t,level,std_level,nis,nis_dof");
+  std::vector<std::vector<std::string>> expected;
+  while (std::getline(sent, line)) expected.push_back(cells(line));
+  ASSERT_EQ(expected.size(), 500u);
+  std::ifstream log(dir_ / "log.csv");
+  std::getline(log, line);
+  std::vector<double> z;
+  while (std::getline(log, line)) z.push_back(std::stod(cells(line)[1]));
+
+  std::ifstream csv(dir_ / "live.csv");
+  std::getline(csv, line);
+  std::map<std::string, std::vector<std::vector<std::string>>> rows;  // by panel,role
+  while (std::getline(csv, line)) {
+    const auto c = cells(line);
+    rows[c.at(0) + "," + c.at(1)].push_back(c);
+  }
+  const auto& filtered = rows["tank/level,filtered"];
+  const auto& measured = rows["tank/level,measured"];
+  const auto& nis = rows["tank/NIS,nis"];
+  ASSERT_EQ(filtered.size(), 500u);
+  ASSERT_EQ(measured.size(), 500u);
+  ASSERT_EQ(nis.size(), 500u);
+  for (std::size_t i = 0; i < 500; ++i) {
+    EXPECT_EQ(std::stod(filtered[i][2]), std::stod(expected[i][1])) << "t of estimate " << i;
+    EXPECT_EQ(std::stod(filtered[i][3]), std::stod(expected[i][2])) << "mean of estimate " << i;
+    EXPECT_EQ(std::stod(filtered[i][4]), std::stod(expected[i][3])) << "sigma of estimate " << i;
+    EXPECT_EQ(std::stod(nis[i][3]), std::stod(expected[i][4])) << "NIS of estimate " << i;
+    EXPECT_EQ(std::stod(measured[i][2]), std::stod(expected[i][1])) << "t of measurement " << i;
+    EXPECT_EQ(std::stod(measured[i][3]), z[i]) << "measurement " << i;  // H = 1: drawn at z
+  }
+
+  // The picture shows the filtered ±1σ band and the measurement points (plot_style.hpp).
+  const QImage shot(path("live.png"));
+  ASSERT_FALSE(shot.isNull());
+  int band = 0, points = 0;
+  for (int y = 0; y < shot.height(); ++y)
+    for (int x = 0; x < shot.width(); ++x) {
+      band += shot.pixel(x, y) == qRgb(140, 175, 235);
+      points += shot.pixel(x, y) == qRgb(70, 70, 70);
+    }
+  EXPECT_GT(band, 5000);
+  EXPECT_GT(points, 500);
+  serve.terminate();
+  EXPECT_TRUE(serve.waitForFinished(10000));
+}
+
 TEST_F(Dashboard, BadInputExitsWithTheReason) {
   const Outcome r = dashboard({"--open-estimates", path("missing.csv"), "--screenshot", path("shot.png")});
   EXPECT_EQ(r.code, 1);
@@ -93,6 +201,24 @@ TEST_F(Dashboard, BadInputExitsWithTheReason) {
   const Outcome k = dashboard({"--estimates-kind", "both", "--screenshot", path("shot.png")});
   EXPECT_EQ(k.code, 1);
   EXPECT_NE(k.err.find("--estimates-kind"), std::string::npos) << k.err;
+  // Each malformed option is named; none runs the window.
+  for (const auto& [option, value] : std::vector<std::pair<QString, QString>>{{"--size", "wide"},
+                                                                             {"--window", "5:1"},
+                                                                             {"--window", "a:b"},
+                                                                             {"--connect", "localhost"},
+                                                                             {"--connect", "localhost:99999"},
+                                                                             {"--kla-sequence", "x"},
+                                                                             {"--view", "side"},
+                                                                             {"--live-seconds", "-1"},
+                                                                             {"--live-estimates", "0"}}) {
+    const Outcome o = dashboard({option + "=" + value, "--screenshot", path("shot.png")});
+    EXPECT_EQ(o.code, 1) << option.toStdString() << " " << value.toStdString();
+    EXPECT_NE(o.err.find(option.toStdString()), std::string::npos) << o.err;
+  }
+  // Nothing listens on port 1: the live view reports it instead of saving an empty picture.
+  const Outcome u = dashboard({"--connect", "127.0.0.1:1", "--screenshot", path("shot.png")});
+  EXPECT_EQ(u.code, 1);
+  EXPECT_NE(u.err.find("live:"), std::string::npos) << u.err;
 }
 
 }  // namespace

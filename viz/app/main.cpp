@@ -2,19 +2,23 @@
 //
 //   kalmanscan-dashboard --model M --open-log L --open-estimates E [--open-estimates E2]
 //   kalmanscan-dashboard --model M --open-log L --smooth            (runs `kalmanscan smooth`)
-//   kalmanscan-dashboard --connect 127.0.0.1:7700 [--streams a,b]
+//   kalmanscan-dashboard --connect 127.0.0.1:7878 [--streams a,b]
 //   kalmanscan-dashboard --open-kla export.pb
 // With --screenshot out.png it runs headless (QT_QPA_PLATFORM=offscreen unless set): loads
-// everything, waits for loads and subprocesses (or --live-seconds of live data), saves a PNG of
-// the view in front and exits — 0 on success, 1 when anything failed (the errors on stderr).
+// everything, waits for loads and subprocesses (and, live, --live-seconds or until
+// --live-estimates arrived; "live: connected" on stdout says when the subscription stands), frames
+// --window or all data, saves a PNG of the view in front and exits — 0 on success, 1 when
+// anything failed (the errors on stderr).
 #include <QApplication>
-#include <QSpinBox>
 #include <QCommandLineParser>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFileInfo>
 #include <QTimer>
+#include <cmath>
 #include <cstdio>
+#include <optional>
+#include <utility>
 
 #include "kalmanscan/config.hpp"
 #include "kalmanscan/viz/widgets/plot_canvas.hpp"
@@ -39,6 +43,16 @@ QString find_kalmanscan(const QString& given) {
 int fail(const QString& message) {
   std::fprintf(stderr, "kalmanscan-dashboard: %s\n", qPrintable(message));
   return 1;
+}
+
+// "A<sep>B" as two numbers, or nothing.
+std::optional<std::pair<double, double>> number_pair(const QString& text, QChar sep) {
+  const QStringList parts = text.split(sep);
+  bool ok_a = false, ok_b = false;
+  if (parts.size() != 2) return std::nullopt;
+  const double a = parts[0].toDouble(&ok_a), b = parts[1].toDouble(&ok_b);
+  if (!ok_a || !ok_b) return std::nullopt;
+  return std::pair{a, b};
 }
 
 }  // namespace
@@ -76,9 +90,13 @@ int main(int argc, char** argv) {
   const QCommandLineOption view("view", "view in front: offline | live | kla.", "view");
   const QCommandLineOption live_seconds("live-seconds", "with --screenshot and --connect: seconds of live data to wait for.",
                                         "s", "2");
+  const QCommandLineOption live_estimates("live-estimates",
+                                          "with --screenshot and --connect: stop waiting once this many estimates arrived "
+                                          "(--live-seconds is then the time limit).",
+                                          "n");
   const QCommandLineOption export_csv("export-csv", "with --screenshot: also write the visible range as CSV.", "out.csv");
   cli.addOptions({model, log, estimates, csv_kind, smooth, program, kla, kla_pick, live, streams, token, memory, shot, size,
-                  window, view, live_seconds, export_csv});
+                  window, view, live_seconds, live_estimates, export_csv});
   cli.process(app);
 
   const QString kind = cli.value(csv_kind);
@@ -88,9 +106,28 @@ int main(int argc, char** argv) {
   const qulonglong mib = cli.value(memory).toULongLong(&ok);
   if (!ok || mib == 0) return fail(QStringLiteral("--memory-mb: expected a positive integer, found '%1'").arg(cli.value(memory)));
 
+  const auto wh = number_pair(cli.value(size), 'x');
+  if (!wh || !(wh->first >= 100 && wh->first <= 16384 && wh->second >= 100 && wh->second <= 16384))
+    return fail(QStringLiteral("--size: expected WxH, each 100..16384, found '%1'").arg(cli.value(size)));
+  const auto t_window = number_pair(cli.value(window), ':');
+  if (cli.isSet(window) && !(t_window && std::isfinite(t_window->first) && t_window->first < t_window->second &&
+                             std::isfinite(t_window->second)))
+    return fail(QStringLiteral("--window: expected t0:t1 with t0 < t1, found '%1'").arg(cli.value(window)));
+  const auto kla_sl = number_pair(cli.value(kla_pick), ':');
+  if (!kla_sl || kla_sl->first < 0 || kla_sl->second < 0)
+    return fail(QStringLiteral("--kla-sequence: expected S:L, two indices, found '%1'").arg(cli.value(kla_pick)));
+  const QStringList views = {QStringLiteral("offline"), QStringLiteral("live"), QStringLiteral("kla")};
+  if (cli.isSet(view) && !views.contains(cli.value(view)))
+    return fail(QStringLiteral("--view: expected offline, live or kla, found '%1'").arg(cli.value(view)));
+  const double wait_s = cli.value(live_seconds).toDouble(&ok);
+  if (!ok || !(wait_s >= 0 && wait_s <= 86400))
+    return fail(QStringLiteral("--live-seconds: expected seconds in 0..86400, found '%1'").arg(cli.value(live_seconds)));
+  const qulonglong wait_estimates = cli.isSet(live_estimates) ? cli.value(live_estimates).toULongLong(&ok) : 0;
+  if (cli.isSet(live_estimates) && (!ok || wait_estimates == 0))
+    return fail(QStringLiteral("--live-estimates: expected a positive integer, found '%1'").arg(cli.value(live_estimates)));
+
   MainWindow win(static_cast<std::size_t>(mib) << 20, find_kalmanscan(cli.value(program)));
-  const QStringList wh = cli.value(size).split('x');
-  win.resize(wh.value(0).toInt() > 0 ? wh.value(0).toInt() : 1200, wh.value(1).toInt() > 0 ? wh.value(1).toInt() : 800);
+  win.resize(int(wh->first), int(wh->second));
 
   if (cli.isSet(smooth)) {
     if (!cli.isSet(log) || !cli.isSet(model)) return fail(QStringLiteral("--smooth needs --open-log and --model"));
@@ -102,18 +139,12 @@ int main(int argc, char** argv) {
     win.open_offline(in);
   }
   if (cli.isSet(kla)) {
-    win.open_kla(cli.value(kla));
-    // Pick the sequence and layer after the file is read (the spin boxes are clamped to it).
-    const QStringList sl = cli.value(kla_pick).split(':');
-    win.findChildren<QSpinBox*>().value(0)->setValue(sl.value(0).toInt());
-    win.findChildren<QSpinBox*>().value(1)->setValue(sl.value(1).toInt());
+    win.open_kla(cli.value(kla), int(kla_sl->first), int(kla_sl->second));
   }
   if (cli.isSet(live)) {
     kalmanscan::viz::LiveOptions o;
-    const QString where = cli.value(live);
-    o.host = where.section(':', 0, 0).toStdString();
-    o.port = static_cast<std::uint16_t>(where.section(':', 1, 1).toUInt(&ok));
-    if (!ok || o.port == 0) return fail(QStringLiteral("--connect: expected host:port, found '%1'").arg(where));
+    if (const QString why = kalmanscan::viz::set_endpoint(o, cli.value(live)); !why.isEmpty())
+      return fail(QStringLiteral("--connect: ") + why);
     o.token = cli.value(token).toStdString();
     for (const QString& s : cli.value(streams).split(',', Qt::SkipEmptyParts)) o.streams.push_back(s.trimmed().toStdString());
     win.connect_live(o);
@@ -131,15 +162,28 @@ int main(int argc, char** argv) {
   if (cli.isSet(live)) {
     QElapsedTimer t;
     t.start();
-    while (t.elapsed() < cli.value(live_seconds).toDouble() * 1000) QApplication::processEvents(QEventLoop::AllEvents, 20);
+    bool announced = false;
+    kalmanscan::viz::LiveStatus status;
+    while (t.elapsed() < wait_s * 1000) {
+      QApplication::processEvents(QEventLoop::AllEvents, 20);
+      status = win.live_status();
+      if (status.connected && !announced) {
+        std::printf("live: connected\n");
+        std::fflush(stdout);
+        announced = true;
+      }
+      if (status.finished || (wait_estimates > 0 && status.estimates >= wait_estimates)) break;
+    }
+    if (status.finished) errors << QStringLiteral("live: ") + QString::fromStdString(status.error);
+    if (wait_estimates > 0 && status.estimates < wait_estimates)
+      errors << QStringLiteral("live: %1 of %2 estimates within %3 s").arg(status.estimates).arg(wait_estimates).arg(wait_s);
+    QApplication::processEvents();  // the last queued redraw notifications
   }
   for (kalmanscan::viz::PlotCanvas* c : {win.offline_canvas(), win.live_canvas()}) {
-    if (cli.isSet(window)) {
-      const QStringList tt = cli.value(window).split(':');
-      c->set_window(tt.value(0).toDouble(), tt.value(1).toDouble());
-    } else if (!c->following()) {
+    if (t_window)
+      c->set_window(t_window->first, t_window->second);
+    else
       c->fit_all();
-    }
   }
   QApplication::processEvents();
   if (cli.isSet(export_csv)) {

@@ -23,6 +23,17 @@
 
 namespace kalmanscan::viz {
 
+QString set_endpoint(LiveOptions& options, const QString& host_port) {
+  const qsizetype colon = host_port.lastIndexOf(':');
+  bool ok = false;
+  const uint port = colon > 0 ? host_port.mid(colon + 1).toUInt(&ok) : 0;
+  if (!ok || port == 0 || port > 65535)
+    return QStringLiteral("expected host:port with a port in 1..65535, found '%1'").arg(host_port);
+  options.host = host_port.left(colon).toStdString();
+  options.port = static_cast<std::uint16_t>(port);
+  return {};
+}
+
 MainWindow::MainWindow(std::size_t memory_budget_bytes, QString kalmanscan_program)
     : budget_(memory_budget_bytes), kalmanscan_(std::move(kalmanscan_program)) {
   const SeriesOptions options{.memory_budget = budget_};
@@ -217,17 +228,23 @@ void MainWindow::smooth(const QString& log, const QString& model) {
   process->start(kalmanscan_, common + QStringList{QStringLiteral("--filter-only"), QStringLiteral("--output"), filtered});
 }
 
-void MainWindow::open_kla(const QString& path) {
+void MainWindow::open_kla(const QString& path, int sequence, int layer) {
   show_view(QStringLiteral("kla"));
-  try {
-    kla_ = read_kla_export(path.toStdString());
-    const QSignalBlocker b1(kla_sequence_), b2(kla_layer_);
-    kla_sequence_->setRange(0, std::max(0, kla_->sequences_size() - 1));
-    kla_layer_->setRange(0, kla_->sequences_size() > 0 ? std::max(0, kla_->sequences(0).layers_size() - 1) : 0);
-    show_kla(0, 0);
-  } catch (const std::exception& e) {
-    report(QString::fromStdString(e.what()), true);
-  }
+  run_in_background([this, path, sequence, layer] {
+    auto e = std::make_shared<proto::KlaUncertaintyExport>(read_kla_export(path.toStdString()));
+    QMetaObject::invokeMethod(
+        this,
+        [this, e, sequence, layer] {
+          kla_ = std::move(*e);
+          const QSignalBlocker b1(kla_sequence_), b2(kla_layer_);
+          kla_sequence_->setRange(0, std::max(0, kla_->sequences_size() - 1));
+          kla_layer_->setRange(0, kla_->sequences_size() > 0 ? std::max(0, kla_->sequences(0).layers_size() - 1) : 0);
+          kla_sequence_->setValue(sequence);
+          kla_layer_->setValue(layer);
+          show_kla(kla_sequence_->value(), kla_layer_->value());
+        },
+        Qt::QueuedConnection);
+  });
 }
 
 void MainWindow::show_kla(int sequence, int layer) {
@@ -252,7 +269,10 @@ void MainWindow::connect_live(const LiveOptions& options) {
 void MainWindow::poll_live() {
   if (!live_source_) return;
   const LiveStatus s = live_source_->status();
-  QString text = s.connected ? QStringLiteral("live: %1 estimates from %2 stream(s)").arg(s.estimates).arg(s.streams.size())
+  QString text = s.connected ? QStringLiteral("live: %1 estimates and %2 measurement points from %3 stream(s)")
+                                 .arg(s.estimates)
+                                 .arg(s.measurements)
+                                 .arg(s.streams.size())
                              : QStringLiteral("live: disconnected");
   if (s.missed) text += QStringLiteral(", %1 dropped by the server").arg(s.missed);
   if (s.rejected) text += QStringLiteral(", %1 rejected").arg(s.rejected);
@@ -308,15 +328,17 @@ void MainWindow::kla_dialog() {
 void MainWindow::connect_dialog() {
   bool ok = false;
   const QString where = QInputDialog::getText(this, QStringLiteral("Connect"), QStringLiteral("host:port"),
-                                              QLineEdit::Normal, QStringLiteral("127.0.0.1:7700"), &ok);
+                                              QLineEdit::Normal, QStringLiteral("127.0.0.1:7878"), &ok);
   if (!ok) return;
+  LiveOptions o;
+  if (const QString why = set_endpoint(o, where.trimmed()); !why.isEmpty()) {
+    report(QStringLiteral("connect: ") + why, true);
+    return;
+  }
   const QString streams = QInputDialog::getText(this, QStringLiteral("Streams"),
                                                 QStringLiteral("stream names, comma-separated (empty = all)"),
                                                 QLineEdit::Normal, QString(), &ok);
   if (!ok) return;
-  LiveOptions o;
-  o.host = where.section(':', 0, 0).toStdString();
-  o.port = static_cast<std::uint16_t>(where.section(':', 1, 1).toUInt());
   for (const QString& s : streams.split(',', Qt::SkipEmptyParts)) o.streams.push_back(s.trimmed().toStdString());
   connect_live(o);
 }

@@ -38,6 +38,10 @@ struct OfflineInputs {
   std::optional<Role> csv_role;
 };
 
+/// Sets options.host and options.port from "host:port"; returns an empty string, or why the text
+/// is not host:port with a port in 1..65535.
+QString set_endpoint(LiveOptions& options, const QString& host_port);
+
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
@@ -49,8 +53,12 @@ class MainWindow : public QMainWindow {
   /// Runs `kalmanscan smooth` twice (--filter-only, then smoothing) on the log and model, then loads
   /// both results with the log. Returns at once; errors show in the status bar.
   void smooth(const QString& log, const QString& model);
-  void open_kla(const QString& path);
+  /// Reads a KLA uncertainty export on a worker thread (returns at once), then shows `sequence`
+  /// and KLA layer `layer` (clamped to what the export holds).
+  void open_kla(const QString& path, int sequence = 0, int layer = 0);
   void connect_live(const LiveOptions& options);
+  /// The live source's status (a default one, not connected, before connect_live()).
+  LiveStatus live_status() const { return live_source_ ? live_source_->status() : LiveStatus{}; }
   /// Waits until every load and subprocess has finished (headless mode). Returns the errors seen.
   QStringList wait_idle();
   /// Shows the tab `name` (offline | live | kla).

@@ -3,9 +3,11 @@
 #include <map>
 #include <optional>
 
+#include "kalmanscan/formats/model.hpp"
 #include "kalmanscan/net/client.hpp"
 #include "kalmanscan/viz/error.hpp"
 #include "kalmanscan/viz/loaders.hpp"
+#include "measurement_map.hpp"
 
 namespace kalmanscan::viz {
 
@@ -15,7 +17,26 @@ namespace {
 struct Followed {
   std::string name;
   std::vector<std::string> state_names;
+  std::optional<MeasurementMap> measurements;  ///< when the server sent the stream's model
 };
+
+// Appends the points of one measurement of `stream`; returns how many.
+std::uint64_t append_measurement(SeriesSet::Lock& lock, const Followed& stream, const proto::LogRecord& record) {
+  const MeasurementMap& map = *stream.measurements;
+  std::uint64_t points = 0;
+  try {
+    const std::size_t first = map.first_row(record);
+    for (int i = 0; i < record.values_size(); ++i)
+      if (const auto p = map.point(first + std::size_t(i), record.values(i))) {
+        lock.series(lock.get_or_add(stream.name + "/" + stream.state_names.at(p->component), Role::measured))
+            .append(record.timestamp(), p->value);
+        ++points;
+      }
+  } catch (const Error& e) {
+    throw Error("stream '" + stream.name + "', measurement at t = " + std::to_string(record.timestamp()) + ": " + e.what());
+  }
+  return points;
+}
 
 }  // namespace
 
@@ -48,6 +69,14 @@ void LiveSource::run() {
     const auto follow = [&](const proto::StreamInfo& info) {
       Followed f{info.name(), {info.state_names().begin(), info.state_names().end()}};
       while (f.state_names.size() < info.state_dim()) f.state_names.push_back(default_state_name(f.state_names.size()));
+      if (info.has_model()) {
+        try {
+          const formats::Model model(info.model(), "stream '" + info.name() + "' model");
+          if (model.state_dim() == f.state_names.size()) f.measurements.emplace(model);
+        } catch (const std::exception& e) {
+          update_status([&](LiveStatus& s) { s.error = std::string(e.what()) + " (its measurements are not drawn)"; });
+        }
+      }
       streams[info.stream_id()] = std::move(f);
       update_status([&](LiveStatus& s) { s.streams.push_back(info.name()); });
     };
@@ -64,7 +93,7 @@ void LiveSource::run() {
           batch.push_back(std::move(*more));
         else
           break;
-      std::uint64_t appended = 0, missed = 0, rejected = 0;
+      std::uint64_t appended = 0, measured = 0, missed = 0, rejected = 0;
       std::string last_error;
       if (!batch.empty()) {
         auto lock = set_.lock();
@@ -87,15 +116,18 @@ void LiveSource::run() {
             if (role == Role::filtered && r.nis_dof() > 0)
               lock.series(lock.get_or_add(it->second.name + "/NIS", Role::nis)).append(r.timestamp(), r.nis());
             ++appended;
+            if (e.has_measurement() && it->second.measurements)
+              measured += append_measurement(lock, it->second, e.measurement());
           } catch (const Error& err) {
             ++rejected;
             last_error = err.what();
           }
         }
-        if (appended > 0) lock.changed();
+        if (appended > 0) lock.changed();  // (measurements come with estimates)
       }
       update_status([&](LiveStatus& s) {
         s.estimates += appended;
+        s.measurements += measured;
         s.missed += missed;
         s.rejected += rejected;
         if (!last_error.empty()) s.error = last_error;

@@ -10,6 +10,7 @@
 #include "kalmanscan/formats/model.hpp"
 #include "kalmanscan/formats/record_file.hpp"
 #include "kalmanscan/viz/error.hpp"
+#include "measurement_map.hpp"
 
 namespace kalmanscan::viz {
 
@@ -206,43 +207,24 @@ LoadReport load_measurements(const std::filesystem::path& log, const std::filesy
                              std::size_t batch) {
   if (batch == 0) throw Error("load_measurements: batch must be at least 1");
   const formats::Model model(formats::read_model_spec(model_path), model_path.string());
-  const auto& H = model.H();
-  const auto& d = model.d();
-  // Per measurement row: the component it observes alone (and h), or none.
-  struct Target {
-    std::optional<std::size_t> component;
-    double h = 0;
-  };
-  std::vector<Target> target(model.measurement_dim());
-  for (std::size_t r = 0; r < target.size(); ++r) {
-    std::size_t nonzero = 0;
-    for (std::size_t j = 0; j < model.state_dim(); ++j)
-      if (H(Eigen::Index(r), Eigen::Index(j)) != 0) {
-        ++nonzero;
-        target[r] = {j, H(Eigen::Index(r), Eigen::Index(j))};
-      }
-    if (nonzero != 1) target[r] = {};
-  }
+  const MeasurementMap map(model);
   const auto reader = formats::open_log(log, model);
   formats::StepBlock block;
   LoadReport report;
-  std::vector<std::optional<std::size_t>> ids(target.size());
+  std::vector<std::optional<std::size_t>> ids(map.rows());
   for (;;) {
     if (!reader->read(block, batch)) break;
     auto lock = set.lock();
-    for (std::size_t r = 0; r < target.size(); ++r)
-      if (target[r].component && !ids[r]) ids[r] = lock.get_or_add(model.state_names()[*target[r].component], Role::measured);
+    for (std::size_t r = 0; r < map.rows(); ++r)
+      if (const auto j = map.component(r); j && !ids[r]) ids[r] = lock.get_or_add(model.state_names()[*j], Role::measured);
     for (std::size_t i = 0; i < block.size(); ++i) {
-      for (std::size_t r = 0; r < target.size(); ++r) {
-        const double z = block.z[i * block.m + r];
-        if (!ids[r] || std::isnan(z)) {
+      for (std::size_t r = 0; r < map.rows(); ++r) {
+        if (const auto p = map.point(r, block.z[i * block.m + r])) {
+          lock.series(*ids[r]).append(block.time[i], p->value);
+          ++report.points;
+        } else {
           ++report.skipped;
-          continue;
         }
-        const double offset = d.size() == 0 ? 0.0 : d(Eigen::Index(r));
-        // The state value this row would read exactly: z = h·x_j + d.
-        lock.series(*ids[r]).append(block.time[i], (z - offset) / target[r].h);
-        ++report.points;
       }
       ++report.records;
     }

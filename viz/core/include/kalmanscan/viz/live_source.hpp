@@ -7,7 +7,10 @@
 // state component a band (panel "<stream>/<component>", FILTERED and fixed-lag SMOOTHED
 // estimates), and the NIS of filtered estimates that observed something (panel "<stream>/NIS").
 // It pings while idle so the server's idle timeout never closes a quiet subscriber.
-// The service sends estimates, not measurements, so a live view has no measurement points.
+// Measurements: the server sends each stream's model with its StreamInfo and, with every FILTERED
+// subscription estimate, the measurement that produced it; each measurement component that
+// observes one state component alone is drawn as a point on that component's panel (role
+// measured; the mapping of the offline loader, measurement_map.hpp).
 //
 // Status (connected, counts, the last error) is read from any thread through status(), which
 // takes the source's own small mutex — never while holding the SeriesSet lock.
@@ -38,8 +41,9 @@ struct LiveStatus {
   bool connected = false;
   bool finished = false;          ///< the thread ended (stopped, or the connection failed/closed)
   std::uint64_t estimates = 0;    ///< appended
+  std::uint64_t measurements = 0; ///< measurement points appended
   std::uint64_t missed = 0;       ///< estimates the server dropped for us (Missed frames)
-  std::uint64_t rejected = 0;     ///< estimates that could not be appended (e.g. time going backwards)
+  std::uint64_t rejected = 0;     ///< estimates or measurements that could not be appended (e.g. time going backwards)
   std::vector<std::string> streams{};  ///< names of the streams followed
   std::string error;              ///< why the connection ended, or the last rejected estimate
 };
