@@ -11,9 +11,9 @@
 //     block exchange (per lane, in time order, from the round's carried λ) → λ at its chunk
 //     start; steps λ through its chunk folding the mean maps (AffineOp) → exchange → η; rescans.
 // Rounds are double-buffered: the next round's tokens are copied asynchronously (cp.async) while
-// the current one is computed. Each token's per-lane terms (readout, gradients) go to a shared [lane][token] buffer, padded so
-// that neither the writes nor the block's sums over slots (readout, v̄, Λv̄) or channels (k̄, q̄)
-// meet bank conflicts — no atomics inside the block.
+// the current one is computed. Each token's per-lane terms (readout, gradients) go to a shared
+// [lane][token] buffer, padded so that neither the writes nor the block's sums over slots
+// (readout, v̄, Λv̄) or channels (k̄, q̄) meet bank conflicts — no atomics inside the block.
 // The backward keeps the state at every `rounds_per_checkpoint`-th round start in global
 // scratch, recomputes a checkpoint span's round starts (scratch too), and walks the rounds
 // backwards: recompute the round's states, step the adjoints back through it emitting gradients
