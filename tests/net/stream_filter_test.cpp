@@ -151,6 +151,86 @@ TEST(StreamFilter, SameTimestampJoinsTheStepButNotTwiceTheSameComponent) {
   }
 }
 
+/// 3-D constant acceleration (state 9, above StreamFilter::inline_capacity), position measured:
+/// the heap-matrix instantiation of the same numerics.
+proto::ModelSpec ca3_spec() {
+  proto::ModelSpec spec;
+  spec.set_name("ca3d");
+  auto* mm = spec.mutable_motion();
+  mm->set_kind(proto::MotionModel::CONSTANT_ACCELERATION);
+  mm->set_dimensions(3);
+  mm->set_noise_density(0.8);
+  auto* s = spec.add_sensors();
+  s->set_name("pos");
+  for (const char* c : {"px", "py", "pz"}) s->add_columns(c);
+  auto* H = s->mutable_h();
+  H->set_rows(3);
+  H->set_cols(9);
+  for (int i = 0; i < 27; ++i) H->add_data(i % 10 == 0 ? 1.0 : 0.0);  // H(r, r) = 1: x, y, z come first
+  set_matrix(s->mutable_r(), 3, 3, {0.3, 0.05, 0.0, 0.05, 0.2, 0.02, 0.0, 0.02, 0.4});
+  for (int i = 0; i < 9; ++i) spec.mutable_prior()->add_mean(0.1 * i);
+  auto* P = spec.mutable_prior()->mutable_covariance();
+  P->set_rows(9);
+  P->set_cols(9);
+  for (int i = 0; i < 81; ++i) P->add_data(i % 10 == 0 ? 2.0 + i / 10 : 0.0);
+  return spec;
+}
+
+filters::Model ca3_reference_model() {
+  filters::Model m;
+  m.m0.resize(9);
+  m.P0 = Eigen::MatrixXd::Zero(9, 9);
+  for (int i = 0; i < 9; ++i) {
+    m.m0[i] = 0.1 * i;
+    m.P0(i, i) = 2.0 + i;
+  }
+  m.motion = filters::MotionModel{filters::MotionKind::constant_acceleration, 3, 0.8};
+  filters::SensorModel pos;
+  pos.H = Eigen::MatrixXd::Identity(3, 9);
+  pos.R = (Eigen::Matrix3d() << 0.3, 0.05, 0.0, 0.05, 0.2, 0.02, 0.0, 0.02, 0.4).finished();
+  m.sensors.push_back({"pos", filters::Varying<filters::SensorModel>::constant(pos)});
+  return m;
+}
+
+/// cv_track's times and (x, y), with a z that curves, and a missing component now and then.
+std::vector<proto::LogRecord> ca3_track(std::size_t steps, std::uint32_t seed) {
+  auto records = cv_track(steps, seed);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    records[i].add_values(std::sin(records[i].timestamp()) + 0.05 * std::cos(37.0 * static_cast<double>(i)));
+    if (i % 7 == 3) records[i].set_values(1, std::numeric_limits<double>::quiet_NaN());
+  }
+  return records;
+}
+
+TEST(StreamFilter, UsesInlineMatricesUpToTheirCapacity) {
+  EXPECT_TRUE(StreamFilter(model_of(cv_spec()), {}).inline_storage());
+  EXPECT_TRUE(StreamFilter(model_of(explicit_spec()), {}).inline_storage());
+  EXPECT_FALSE(StreamFilter(model_of(ca3_spec()), {}).inline_storage());
+}
+
+TEST(StreamFilter, HeapMatricesEqualSequentialFilterAndRts) {
+  const auto records = ca3_track(60, 17);
+  const filters::Model ref_model = ca3_reference_model();
+  const auto ref = offline_filter(ref_model, records);
+  constexpr unsigned L = 4;
+  StreamFilter f(model_of(ca3_spec()), {L, false});
+  ASSERT_FALSE(f.inline_storage());
+  StreamFilter::Output out;  // reused, as the server does
+  for (std::size_t t = 0; t < records.size(); ++t) {
+    f.update(records[t], out);
+    expect_matches_filtered(out.filtered, ref, t, 1e-11);
+    ASSERT_EQ(out.smoothed.has_value(), t >= L) << "step " << t;
+    if (!out.smoothed || t % 5 != 0) continue;
+    const std::vector<proto::LogRecord> prefix(records.begin(), records.begin() + static_cast<long>(t) + 1);
+    const filters::Measurements meas = to_measurements(ref_model, prefix);
+    auto traj = filters::kalman_filter<double>(ref_model, meas, std::nullopt);
+    filters::rts_smooth<double>(ref_model, meas, traj, std::nullopt, false);
+    ASSERT_EQ(out.smoothed->step(), t - L);
+    EXPECT_LT(rel_diff(mean_of(*out.smoothed), traj.smoothed_mean_at(t - L)), 1e-10) << "step " << t;
+    EXPECT_LT(rel_diff(cov_of(*out.smoothed), traj.smoothed_cov_at(t - L)), 1e-10) << "step " << t;
+  }
+}
+
 TEST(StreamFilter, RefusesAnExcessiveLag) {
   EXPECT_THROW(StreamFilter(model_of(cv_spec()), {StreamFilter::max_smoothing_lag + 1, false}), Error);
 }

@@ -183,7 +183,7 @@ class Generator {
     for (;;) {
       const auto next = c.decoder.next();
       if (next.status == FrameDecoder::Status::incomplete) break;
-      proto::ServerFrame f;
+      proto::ServerFrame& f = arena_.fresh<proto::ServerFrame>();
       if (next.status != FrameDecoder::Status::frame || !decode_server_frame(next.payload, f).empty())
         return fail("undecodable frame from the server");
       if (!f.has_estimate() && !f.has_error()) continue;
@@ -256,6 +256,7 @@ class Generator {
   asio::steady_timer timer_{io_}, finish_{io_};
   std::vector<std::unique_ptr<Conn>> conns_;
   proto::ClientFrame frame_;
+  MessageArena arena_;  ///< the reply being read
   Clock::time_point start_, measure_from_, measure_to_;
   bool sending_ = true, done_ = false;
   std::uint64_t scheduled_ = 0, sent_ = 0, answered_ = 0, errors_ = 0;

@@ -150,7 +150,7 @@ void Server::Impl::handle(Session& s, proto::ClientFrame& frame) {
     return;
   }
   // Keep replies in request order: everything but a measurement waits for pending updates.
-  if (!frame.has_measurement() && !pending.empty()) drain();
+  if (!frame.has_measurement() && pending_count > 0) drain();
   switch (frame.body_case()) {
     case proto::ClientFrame::kHello: return on_hello(s, req, frame.hello());
     case proto::ClientFrame::kOpen: return on_open(s, req, frame.open());
@@ -252,7 +252,13 @@ void Server::Impl::on_measurement(Session& s, std::uint64_t req, proto::Measurem
   if (st->owner != &s)
     throw Error("stream_id: stream " + std::to_string(m.stream_id()) + " belongs to another connection",
                 proto::ERROR_NOT_OWNER);
-  pending.push_back({std::move(st), s.shared_from_this(), req, m.seq(), std::move(*m.mutable_record())});
+  if (pending_count == pending.size()) pending.emplace_back();
+  Pending& p = pending[pending_count++];
+  p.stream = std::move(st);
+  p.owner = s.shared_from_this();
+  p.request_id = req;
+  p.seq = m.seq();
+  p.record.CopyFrom(m.record());  // into the slot's kept storage (the frame lives on the session's arena)
   if (!drain_posted) {
     drain_posted = true;
     asio::post(io, [this] {
@@ -316,21 +322,18 @@ void Server::Impl::on_close(Session& s, std::uint64_t req, const proto::CloseStr
 // Micro-batches
 
 void Server::Impl::drain() {
-  if (pending.empty()) return;
-  batch.clear();
+  if (pending_count == 0) return;
   batch.swap(pending);
+  batch_count = pending_count;
+  pending_count = 0;
   ++counters.batches;
-
-  struct Result {
-    Pending* p;
-    StreamFilter::Output out;
-  };
-  std::vector<Result> results;
-  results.reserve(batch.size());
-  std::vector<Stream*> touched;
+  if (outputs.size() < batch_count) outputs.resize(batch_count);
+  accepted.clear();
+  touched.clear();
 
   // 1. Filter, in arrival order; record what was accepted.
-  for (Pending& p : batch) {
+  for (std::size_t i = 0; i < batch_count; ++i) {
+    Pending& p = batch[i];
     Stream& st = *p.stream;
     if (p.owner->closing()) continue;
     if (!st.open) {
@@ -340,13 +343,14 @@ void Server::Impl::drain() {
       continue;
     }
     try {
-      results.push_back({&p, st.filter.update(p.record)});
+      st.filter.update(p.record, outputs[i]);
     } catch (const Error& e) {
       ++counters.measurements_rejected;
       ++counters.protocol_errors;
       p.owner->send(error_frame(p.request_id, e.code(), e.what(), false, st.id(), p.seq));
       continue;
     }
+    accepted.push_back(i);
     ++st.accepted;
     ++counters.measurements_accepted;
     if (st.recording) {
@@ -370,19 +374,19 @@ void Server::Impl::drain() {
   }
 
   // 3. Estimates to owners (replies) and subscribers (droppable).
-  std::string framed;
-  auto deliver = [&](const Pending& p, proto::EstimateRecord&& record) {
+  auto deliver = [&](const Pending& p, const proto::EstimateRecord& record) {
     Stream& st = *p.stream;
-    proto::ServerFrame f;
+    proto::ServerFrame& f = estimate_frame;  // reused: its estimate keeps its storage
     f.set_request_id(p.request_id);
     auto* e = f.mutable_estimate();
     e->set_stream_id(st.id());
     e->set_seq(p.seq);
-    *e->mutable_record() = std::move(record);
+    e->mutable_record()->CopyFrom(record);
+    e->clear_measurement();  // (the frame is reused) replies to the owner omit it
     p.owner->send(f);
     if (st.subscribers.empty() && all_subscribers.empty()) return;
     f.set_request_id(0);
-    if (e->record().kind() == proto::EstimateRecord::FILTERED) *e->mutable_measurement() = p.record;
+    if (record.kind() == proto::EstimateRecord::FILTERED) e->mutable_measurement()->CopyFrom(p.record);
     framed.clear();
     append_message(framed, f, opt.max_frame_bytes);
     auto to = [&](Session* sub) {
@@ -392,11 +396,16 @@ void Server::Impl::drain() {
     for (Session* sub : st.subscribers)
       if (!sub->subscribed_all) to(sub);
   };
-  for (Result& r : results) {
-    deliver(*r.p, std::move(r.out.filtered));
-    if (r.out.smoothed) deliver(*r.p, std::move(*r.out.smoothed));
+  for (std::size_t i : accepted) {
+    deliver(batch[i], outputs[i].filtered);
+    if (outputs[i].smoothed) deliver(batch[i], *outputs[i].smoothed);
   }
-  batch.clear();
+  // Release the slots' streams and sessions; their records keep their storage for reuse.
+  for (std::size_t i = 0; i < batch_count; ++i) {
+    batch[i].stream.reset();
+    batch[i].owner.reset();
+  }
+  batch_count = 0;
 }
 
 // ---------------------------------------------------------------------------------------------

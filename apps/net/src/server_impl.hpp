@@ -16,6 +16,7 @@
 #include <boost/asio.hpp>
 
 #include "kalmanscan/net/frame.hpp"
+#include "kalmanscan/net/protocol.hpp"
 #include "kalmanscan/net/recording.hpp"
 #include "kalmanscan/net/server.hpp"
 #include "kalmanscan/net/stream_filter.hpp"
@@ -84,6 +85,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Server::Impl& server_;
   tcp::socket socket_;
   FrameDecoder decoder_;
+  MessageArena arena_;  ///< the frame being handled
   std::string out_;   ///< frames waiting to be written
   std::string wbuf_;  ///< frames being written
   std::map<std::uint64_t, MissedCount> missed_;  ///< dropped subscription estimates per stream
@@ -92,11 +94,12 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 struct Server::Impl {
+  /// A measurement waiting for the next drain. Slots are reused: their records keep their storage.
   struct Pending {
     std::shared_ptr<Stream> stream;
     std::shared_ptr<Session> owner;
-    std::uint64_t request_id;
-    std::uint64_t seq;
+    std::uint64_t request_id = 0;
+    std::uint64_t seq = 0;
     proto::LogRecord record;
   };
 
@@ -133,7 +136,14 @@ struct Server::Impl {
   std::unordered_map<std::string, std::uint64_t> by_name;
   std::unordered_set<Session*> all_subscribers;
   std::uint64_t next_stream_id = 1;
-  std::vector<Pending> pending, batch;
+  std::vector<Pending> pending, batch;   ///< the first pending_count / batch_count slots are in use
+  std::size_t pending_count = 0, batch_count = 0;
+  // drain()'s working storage, kept so that a steady flow allocates nothing.
+  std::vector<StreamFilter::Output> outputs;  ///< one per batch slot
+  std::vector<std::size_t> accepted;          ///< batch slots whose update succeeded
+  std::vector<Stream*> touched;               ///< recorded streams with unflushed records
+  proto::ServerFrame estimate_frame;
+  std::string framed;
   bool drain_posted = false;
   bool stopping = false;
   Clock::time_point shutdown_deadline;

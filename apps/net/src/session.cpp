@@ -50,7 +50,7 @@ void Session::process() {
       fail(0, proto::ERROR_FRAME_TOO_LARGE, describe(next, decoder_.max_frame_bytes()));
       return;
     }
-    proto::ClientFrame frame;
+    proto::ClientFrame& frame = arena_.fresh<proto::ClientFrame>();
     if (std::string why = decode_client_frame(next.payload, frame); !why.empty()) {
       fail(0, proto::ERROR_MALFORMED_FRAME, why);
       return;

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include <google/protobuf/arena.h>
+
 #include "kalmanscan/stream.pb.h"
 
 namespace kalmanscan::net {
@@ -19,6 +21,32 @@ inline constexpr std::size_t max_stream_name = 128;
 std::string decode_client_frame(std::string_view payload, proto::ClientFrame& frame);
 /// The same for a ServerFrame (client side).
 std::string decode_server_frame(std::string_view payload, proto::ServerFrame& frame);
+
+/// Decoded frames' messages on one reused arena, so that a steady flow of frames allocates
+/// nothing (a message parsed on the heap allocates each of its sub-messages and fields).
+/// fresh() resets the arena: the message it returned before is gone.
+class MessageArena {
+ public:
+  MessageArena() : arena_(options(initial_)) {}
+  MessageArena(const MessageArena&) = delete;
+  MessageArena& operator=(const MessageArena&) = delete;
+
+  template <class Message>
+  Message& fresh() {
+    arena_.Reset();
+    return *google::protobuf::Arena::CreateMessage<Message>(&arena_);
+  }
+
+ private:
+  static google::protobuf::ArenaOptions options(char* block) {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block;
+    o.initial_block_size = sizeof initial_;
+    return o;
+  }
+  alignas(16) char initial_[8192];  ///< typical frames fit here; larger ones take heap blocks until the next reset
+  google::protobuf::Arena arena_;
+};
 
 /// Throws Error(ERROR_INVALID_ARGUMENT) unless `name` has 1..max_stream_name characters, all of
 /// [A-Za-z0-9._-], and does not start with '.' (names become file names of recordings).

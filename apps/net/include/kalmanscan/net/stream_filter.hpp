@@ -25,20 +25,19 @@
 //
 // Every rejected record leaves the filter exactly as it was (results are computed first and
 // committed only on success).
+//
+// Cost: the numerics run on Eigen matrices of a capacity fixed at compile time when the state and
+// the stacked measurement have at most `inline_capacity` components (every built-in motion model
+// up to 3-D constant velocity), so a steady-state update allocates nothing; larger models take
+// the same code on heap matrices.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
-#include <vector>
-
-#include <Eigen/Core>
 
 #include "kalmanscan/estimate.pb.h"
-#include "kalmanscan/filters/gaussian.hpp"
-#include "kalmanscan/filters/model.hpp"
 #include "kalmanscan/formats/model.hpp"
 #include "kalmanscan/log.pb.h"
 
@@ -53,9 +52,14 @@ class StreamFilter {
  public:
   /// Largest smoothing lag accepted (the window costs O(L n³) per update).
   static constexpr unsigned max_smoothing_lag = 1024;
+  /// Largest state and stacked measurement size served by the allocation-free matrices.
+  static constexpr int inline_capacity = 6;
 
   /// Throws Error (ERROR_INVALID_ARGUMENT) when options.smoothing_lag > max_smoothing_lag.
   StreamFilter(std::shared_ptr<const formats::Model> model, StreamFilterOptions options);
+  StreamFilter(StreamFilter&&) noexcept;
+  StreamFilter& operator=(StreamFilter&&) noexcept;
+  ~StreamFilter();
 
   struct Output {
     proto::EstimateRecord filtered;                ///< p(x_t | everything so far), t the current step
@@ -69,40 +73,25 @@ class StreamFilter {
   /// validate(), then applies the record. Throws Error(ERROR_NUMERICAL) when the innovation
   /// covariance is not positive definite. On any throw the filter is unchanged.
   Output update(const proto::LogRecord& record);
+  /// The same, writing into `out` and reusing its storage (the service's hot path). On a throw
+  /// `out` is unspecified.
+  void update(const proto::LogRecord& record, Output& out);
 
   const formats::Model& model() const { return *model_; }
   const StreamFilterOptions& options() const { return options_; }
   /// Steps begun so far (the current step is steps() − 1).
-  std::uint64_t steps() const { return steps_; }
+  std::uint64_t steps() const;
+  /// True when this stream's numerics use the allocation-free inline matrices.
+  bool inline_storage() const;
+
+  class Core;  ///< the window of steps and the numerics (src/stream_filter_core.hpp)
 
  private:
-  struct StepState {
-    double t = 0;
-    Eigen::VectorXd z;                 ///< stacked measurement so far (NaN = not measured)
-    std::vector<char> u_given;         ///< controls given at this timestamp
-    filters::Transition into;          ///< transition from the previous step (unused for the first)
-    Eigen::VectorXd u_into;            ///< the previous step's controls, which drove `into`
-    filters::Gaussian<double> predicted, filtered;
-    double nis = 0;
-    int dof = 0;
-  };
-  proto::EstimateRecord to_record(std::uint64_t step, double t, const filters::Gaussian<double>& x, double nis,
-                                  int dof, proto::EstimateRecord::Kind kind) const;
   std::size_t sensor_index(const proto::LogRecord& record) const;
 
-  /// The transition for a step of dt seconds; motion models cache the last dt's (regular
-  /// streams repeat it), explicit dynamics are constant.
-  const filters::Transition& transition(std::uint64_t step, double dt);
-
   std::shared_ptr<const formats::Model> model_;
-  filters::Model fmodel_;  ///< the same model for the filters' functions
-  filters::Transition cached_;
-  double cached_dt_ = -1;                ///< dt of cached_ (< 0: none)
-  filters::Measurements scratch_;         ///< reused for each update's one-step measurement
   StreamFilterOptions options_;
-  std::uint64_t steps_ = 0;
-  Eigen::VectorXd u_;                ///< controls held so far
-  std::deque<StepState> window_;     ///< the last min(L + 1, steps) steps; back() is the current step
+  std::unique_ptr<Core> core_;
 };
 
 }  // namespace kalmanscan::net
