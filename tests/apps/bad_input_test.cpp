@@ -1,6 +1,7 @@
 // Every kind of bad input: the run fails with a non-zero status, the error names the file, the
 // line (or record) and the field with what was expected against what was found, and no output
 // file (complete-looking or temporary) is left behind.
+#include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 
 #include "kalmanscan/formats/record_file.hpp"
@@ -53,8 +54,8 @@ TEST_P(BadCsv, FailsNamingLineFieldExpectedAndFoundAndLeavesNoOutput) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Logs, BadCsv, ::testing::ValuesIn(bad_logs()),
-                         [](const auto& info) {
-                           std::string n = info.param.name;
+                         [](const auto& param_info) {
+                           std::string n = param_info.param.name;
                            for (auto& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
                            return n;
                          });
@@ -98,7 +99,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadModel{"column_not_in_log", R"(["vx", "vy"])", R"(["vx", "speed"])", {"log.csv:1:", "a column named 'speed'"}},
         BadModel{"no_dynamics", R"("motion": {"kind": "CONSTANT_VELOCITY", "dimensions": 2, "noise_density": 0.69999999999999996},)", "",
                  {"dynamics", "'motion' or 'explicit_dynamics'"}}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(BadRecords, UnknownMajorVersionIsRefused) {
   TempDir dir;
@@ -131,6 +132,89 @@ TEST(BadRecords, BadRecordNamesRecordAndField) {
   EXPECT_EQ(r.status, cli::exit_failure);
   EXPECT_NE(r.err.find("log.kslog:record 2: field 'values': expected 2 values (sensor 'gps'), found 3"), std::string::npos) << r.err;
   EXPECT_EQ(dir.files().size(), 2u);
+}
+
+struct BadRecordLog {
+  const char* name;
+  std::vector<proto::LogRecord> records;
+  std::vector<std::string> expect;
+};
+
+/// A log record from its protobuf text format (which spells infinities inf and -inf).
+proto::LogRecord record(const std::string& text) {
+  proto::LogRecord r;
+  if (!google::protobuf::TextFormat::ParseFromString(text, &r)) throw std::runtime_error("bad test record: " + text);
+  return r;
+}
+
+std::vector<BadRecordLog> bad_record_logs() {
+  const auto gps = record(R"(timestamp: 0 sensor: "gps" values: [1, 2])");
+  return {
+      {"time_going_backwards",
+       {gps, record(R"(timestamp: 2 sensor: "odo" values: [1, 1])"), record(R"(timestamp: 1.5 sensor: "gps" values: [1, 2])")},
+       {"log.kslog:record 3: field 'timestamp'", "timestamps that never decrease", "found 1.5"}},
+      {"infinite_timestamp", {gps, record(R"(timestamp: inf sensor: "gps" values: [1, 2])")},
+       {"log.kslog:record 2: field 'timestamp'", "expected a finite timestamp", "found inf"}},
+      {"infinite_value", {record(R"(timestamp: 0 sensor: "gps" values: [1, nan])"), record(R"(timestamp: 1 sensor: "odo" values: [-inf, 2])")},
+       {"log.kslog:record 2: field 'values[0]'", "a finite number or NaN", "found -inf"}},
+      {"unknown_sensor", {record(R"(timestamp: 0 sensor: "lidar" values: [1, 2])")},
+       {"log.kslog:record 1: field 'sensor'", "one of the sensors 'gps', 'odo'", "'lidar'"}},
+      {"controls_the_model_lacks", {record(R"(timestamp: 0 sensor: "gps" values: [1, 2] controls: [0.5])")},
+       {"log.kslog:record 1: field 'controls'", "expected 0 controls (or none)", "found 1"}},
+  };
+}
+
+class BadRecordFile : public ::testing::TestWithParam<BadRecordLog> {};
+
+TEST_P(BadRecordFile, FailsNamingRecordFieldExpectedAndFound) {
+  TempDir dir;
+  write_file(dir / "model.json", make_small_log(1, 1).model_json);
+  {
+    std::ofstream out(dir / "log.kslog", std::ios::binary);
+    formats::RecordWriter w(out, proto::RecordFileHeader::LOG, "test");
+    for (const auto& r : GetParam().records) w.write(r);
+  }
+  const auto r = run_cli({"smooth", "-m", (dir / "model.json").string(), "-i", (dir / "log.kslog").string(), "-o",
+                          (dir / "out.csv").string()});
+  EXPECT_EQ(r.status, cli::exit_failure);
+  for (const auto& s : GetParam().expect) EXPECT_NE(r.err.find(s), std::string::npos) << "missing '" << s << "' in: " << r.err;
+  EXPECT_EQ(dir.files().size(), 2u) << "left: " << ::testing::PrintToString(dir.files());
+}
+
+INSTANTIATE_TEST_SUITE_P(Records, BadRecordFile, ::testing::ValuesIn(bad_record_logs()),
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST(BadRecords, AnEstimatesFileIsNotALog) {
+  TempDir dir;
+  write_file(dir / "model.json", make_small_log(1, 1).model_json);
+  {
+    std::ofstream out(dir / "log.kslog", std::ios::binary);
+    formats::RecordWriter w(out, proto::RecordFileHeader::ESTIMATES, "test");
+  }
+  const auto r = run_cli({"smooth", "-m", (dir / "model.json").string(), "-i", (dir / "log.kslog").string()});
+  EXPECT_EQ(r.status, cli::exit_failure);
+  EXPECT_NE(r.err.find("log.kslog: field 'header.content': expected a file of LOG records, found one of ESTIMATES records"),
+            std::string::npos) << r.err;
+}
+
+TEST(FailedRun, LeavesAnEarlierOutputUntouched) {
+  TempDir dir;
+  const SmallLog log = make_small_log(40, 1);
+  write_file(dir / "model.json", log.model_json);
+  write_file(dir / "log.csv", log.csv);
+  const std::vector<std::string> args = {"smooth", "-m", (dir / "model.json").string(), "-i", (dir / "log.csv").string(),
+                                         "-o", (dir / "out.csv").string(), "--chunk-steps", "8", "--filter-only"};
+  ASSERT_EQ(run_cli(args).status, 0);
+  const std::string good = read_file(dir / "out.csv");
+  // The same log with a bad cell near its end: the run fails after writing several chunks' estimates.
+  std::string bad = log.csv;
+  bad.insert(bad.rfind("\n", bad.size() - 2) + 1, "1e400,gps,1,2,,,\n");
+  write_file(dir / "log.csv", bad);
+  const auto r = run_cli(args);
+  EXPECT_EQ(r.status, cli::exit_failure);
+  EXPECT_NE(r.err.find("field 't': expected a number within double range, found '1e400'"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file(dir / "out.csv"), good);
+  EXPECT_EQ(dir.files().size(), 3u) << "left: " << ::testing::PrintToString(dir.files());
 }
 
 TEST(TruncatedRecords, ReadUpToLastWholeRecordAndSaySo) {

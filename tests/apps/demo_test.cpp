@@ -33,5 +33,23 @@ TEST(Demo, SmoothedBeatsFilteredBeatsRawAndIsConsistent) {
   EXPECT_NE(r.out.find("backend "), std::string::npos);
 }
 
+
+TEST(Demo, RecordLogAndChunkedRunScoreLikeCsvAndWholeRun) {
+  // The same seed: the log as CSV smoothed whole, and as a record file smoothed in chunks of 700
+  // steps (out of core), must score the same to the printed digits.
+  const auto csv = run_cli({"demo", "--steps", "3000", "--seed", "9", "--backend", "sequential"});
+  const auto rec = run_cli({"demo", "--steps", "3000", "--seed", "9", "--backend", "sequential", "--records", "--chunk-steps", "700"});
+  ASSERT_EQ(csv.status, 0) << csv.err;
+  ASSERT_EQ(rec.status, 0) << rec.err;
+  EXPECT_NE(rec.out.find("record file"), std::string::npos) << rec.out;
+  for (const char* what : {"position RMSE", "velocity RMSE", "NEES", "NIS/dof"}) {
+    auto line = [&](const std::string& out) {
+      const auto at = out.find(what);
+      return at == std::string::npos ? std::string("(none)") : out.substr(at, out.find('\n', at) - at);
+    };
+    EXPECT_EQ(line(rec.out), line(csv.out)) << what;
+  }
+}
+
 }  // namespace
 }  // namespace kalmanscan::testing

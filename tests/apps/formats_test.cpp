@@ -33,7 +33,9 @@ StepBlock read_all(formats::LogReader& reader, std::size_t chunk = 1000000) {
 void expect_same(const std::vector<double>& a, const std::vector<double>& b, const char* what) {
   ASSERT_EQ(a.size(), b.size()) << what;
   for (std::size_t i = 0; i < a.size(); ++i)
-    if (!(std::isnan(a[i]) && std::isnan(b[i]))) ASSERT_EQ(a[i], b[i]) << what << "[" << i << "]";
+    if (!(std::isnan(a[i]) && std::isnan(b[i]))) {
+      ASSERT_EQ(a[i], b[i]) << what << "[" << i << "]";
+    }
 }
 
 TEST(ModelSpec, ExamplesParseInBothSyntaxesAndAgree) {

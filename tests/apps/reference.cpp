@@ -26,7 +26,7 @@ SequentialResult sequential_reference(const Problem& p) {
   std::vector<Eigen::MatrixXd> pP(T);
   for (std::size_t t = 0; t < T; ++t) {
     if (t > 0) {
-      m = p.F[t - 1] * m;
+      m = p.F[t - 1] * m + p.offset(t - 1);
       P = p.F[t - 1] * P * p.F[t - 1].transpose() + p.Q[t - 1];
     }
     pm[t] = m, pP[t] = P;
@@ -38,7 +38,7 @@ SequentialResult sequential_reference(const Problem& p) {
     if (k > 0) {
       Eigen::MatrixXd H(k, m.size());
       Eigen::VectorXd y(k), R(k);
-      for (int j = 0; j < k; ++j) H.row(j) = p.H.row(rows[j]), y[j] = p.z[t][rows[j]], R[j] = p.Rdiag[rows[j]];
+      for (int j = 0; j < k; ++j) H.row(j) = p.H.row(rows[j]), y[j] = p.z[t][rows[j]] - p.d_at(rows[j]), R[j] = p.Rdiag[rows[j]];
       const Eigen::VectorXd nu = y - H * m;
       const Eigen::MatrixXd S = H * P * H.transpose() + Eigen::MatrixXd(R.asDiagonal());
       const Eigen::LDLT<Eigen::MatrixXd> S_ldlt(S);
@@ -73,20 +73,21 @@ Estimates dense_reference(const Problem& p, std::size_t last) {
   const Eigen::MatrixXd P0i = p.P0.ldlt().solve(Eigen::MatrixXd::Identity(n, n));
   L.topLeftCorner(n, n) += P0i;
   eta.head(n) += P0i * p.m0;
-  // Transitions: (x_{t+1} - F x_t)ᵀ Q⁻¹ (x_{t+1} - F x_t), i.e. A = [-F I]
+  // Transitions: (x_{t+1} - F x_t - o_t)ᵀ Q⁻¹ (x_{t+1} - F x_t - o_t), i.e. A = [-F I], residual A x - o_t
   for (std::size_t t = 0; t < last; ++t) {
     const Eigen::MatrixXd Qi = p.Q[t].ldlt().solve(Eigen::MatrixXd::Identity(n, n));
     Eigen::MatrixXd A(n, 2 * n);
     A << -p.F[t], Eigen::MatrixXd::Identity(n, n);
     L.block(int(t) * n, int(t) * n, 2 * n, 2 * n) += A.transpose() * Qi * A;
+    eta.segment(int(t) * n, 2 * n) += A.transpose() * Qi * p.offset(t);
   }
-  // Measurements: (z - H x_t)ᵀ R⁻¹ (z - H x_t) over observed components
+  // Measurements: (z - d - H x_t)ᵀ R⁻¹ (z - d - H x_t) over observed components
   for (std::size_t t = 0; t <= last; ++t)
     for (int i = 0; i < p.z[t].size(); ++i) {
       if (std::isnan(p.z[t][i])) continue;
       const Eigen::RowVectorXd h = p.H.row(i);
       L.block(int(t) * n, int(t) * n, n, n) += h.transpose() * h / p.Rdiag[i];
-      eta.segment(int(t) * n, n) += h.transpose() * p.z[t][i] / p.Rdiag[i];
+      eta.segment(int(t) * n, n) += h.transpose() * (p.z[t][i] - p.d_at(i)) / p.Rdiag[i];
     }
   const Eigen::LDLT<Eigen::MatrixXd> ldlt(L);
   const Eigen::VectorXd mu = ldlt.solve(eta);

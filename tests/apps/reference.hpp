@@ -10,16 +10,21 @@
 
 namespace kalmanscan::testing {
 
-/// A test problem: x_{t+1} = F_t x_t + w, w ~ N(0, Q_t); z_t = H x_t + v, v ~ N(0, R),
-/// with NaN entries of z_t missing (R diagonal so components are independent).
+/// A test problem: x_{t+1} = F_t x_t + o_t + w, w ~ N(0, Q_t); z_t = H x_t + d + v, v ~ N(0, R),
+/// with NaN entries of z_t missing (R diagonal so components are independent). The offsets o_t
+/// (B u_t + c of explicit dynamics) and d may be left empty for zero.
 struct Problem {
   Eigen::VectorXd m0;
   Eigen::MatrixXd P0;
   std::vector<Eigen::MatrixXd> F, Q;  ///< F[t], Q[t]: step t → t+1 (T - 1 entries)
+  std::vector<Eigen::VectorXd> o;     ///< o[t]: step t → t+1 (T - 1 entries), or empty
   Eigen::MatrixXd H;                  ///< m × n
   Eigen::VectorXd Rdiag;              ///< m
+  Eigen::VectorXd d;                  ///< m, or empty
   std::vector<Eigen::VectorXd> z;     ///< T vectors of m, NaN = missing
   std::size_t steps() const { return z.size(); }
+  Eigen::VectorXd offset(std::size_t t) const { return o.empty() ? Eigen::VectorXd::Zero(m0.size()) : o[t]; }
+  double d_at(int i) const { return d.size() ? d[i] : 0.0; }
 };
 
 struct Estimates {

@@ -95,4 +95,12 @@ bool VehicleSim::next(std::vector<proto::LogRecord>& rows, Eigen::Vector4d& trut
   return true;
 }
 
+void VehicleSim::for_each_row(const VehicleSimOptions& options, const std::function<void(const proto::LogRecord&)>& row) {
+  VehicleSim sim(options);
+  std::vector<proto::LogRecord> rows;
+  Eigen::Vector4d truth;
+  while (sim.next(rows, truth))
+    for (const auto& r : rows) row(r);
+}
+
 }  // namespace kalmanscan::cli

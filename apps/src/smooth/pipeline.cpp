@@ -9,10 +9,12 @@
 
 #include "filters_bridge.hpp"
 #include "kalmanscan/cli/smooth.hpp"
+#include "kalmanscan/config.hpp"
 #include "kalmanscan/filters/smooth.hpp"
 #include "kalmanscan/formats/atomic_file.hpp"
 #include "kalmanscan/formats/log_reader.hpp"
 #include "kalmanscan/formats/model.hpp"
+#include "kalmanscan/scan/gpu.hpp"
 #include "kalmanscan/scan/scan.hpp"
 #include "progress.hpp"
 #include "spill.hpp"
@@ -75,6 +77,19 @@ struct NisTotals {
   }
 };
 
+/// The process's peak resident set in bytes (VmHWM in /proc/self/status: per address space, so a
+/// program started by a large parent reports its own peak), or 0 where the kernel does not say.
+std::uint64_t peak_resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  unsigned long long kib = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmHWM: %llu kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib * 1024;
+}
+
 std::size_t bytes_per_step(const formats::Model& m) {
   const std::size_t n = m.state_dim();
   // step block + measurements + filtered and smoothed means and covariances + diagnostics
@@ -106,6 +121,9 @@ proto::SmoothSummary run_smooth(const SmoothJob& job) {
   const formats::Model model(formats::read_model_spec(job.model), job.model.string());
   const filters::Model fmodel = to_filters_model(model);
   const filters::Backend requested = filters::parse_backend(job.backend);
+  if (requested == filters::Backend::cuda && scan::gpu::device_count() == 0)
+    throw std::runtime_error(KALMANSCAN_HAS_CUDA ? "--backend cuda: no CUDA device found"
+                                                 : "--backend cuda: this kalmanscan was built without CUDA");
   filters::SmoothOptions options;
   options.precision = parse_precision(job.precision);
   options.filter_only = job.filter_only;
@@ -277,6 +295,7 @@ proto::SmoothSummary run_smooth(const SmoothJob& job) {
   summary.set_input_bytes(st.bytes);
   summary.set_steps_per_second(timing.total_s() > 0 ? double(st.steps) / timing.total_s() : 0.0);
   summary.set_warning(reader->warning());
+  summary.set_peak_resident_bytes(peak_resident_bytes());
   return summary;
 }
 

@@ -34,6 +34,7 @@ std::string format_summary(const proto::SmoothSummary& s) {
   out += printf_string("  time: read %.3f s, compute %.3f s, write %.3f s, total %.3f s (%.3g steps/s, %.1f MB/s read)\n",
                        t.read_s(), t.compute_s(), t.write_s(), t.total_s(), s.steps_per_second(),
                        t.read_s() > 0 ? double(s.input_bytes()) / 1e6 / t.read_s() : 0.0);
+  if (s.peak_resident_bytes()) out += printf_string("  peak memory: %.1f MiB\n", double(s.peak_resident_bytes()) / 1048576.0);
   if (!s.warning().empty()) out += "  warning: " + s.warning() + "\n";
   return out;
 }

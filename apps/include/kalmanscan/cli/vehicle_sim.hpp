@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -39,6 +40,9 @@ class VehicleSim {
 
   /// The model spec that matches the simulation (CV, 2 axes; gps and odo sensors; a broad prior).
   static proto::ModelSpec model_spec(const VehicleSimOptions& options);
+
+  /// Runs a whole simulation, handing every log row to `row` in file order (to write a log).
+  static void for_each_row(const VehicleSimOptions& options, const std::function<void(const proto::LogRecord&)>& row);
 
   /// Clears `rows` and fills it with the log rows of the next step (odo, and gps on fix steps);
   /// `truth` receives the true state (x, y, vx, vy) at the step. False after the last step.
