@@ -1,8 +1,11 @@
-// The stream service's benchmark (issue 7): throughput and p50/p99 latency with 1, 100 and 10 000
+// The stream service's benchmark (issue 7): throughput and p50/p99 latency with 1, 100, 1 000 and 10 000
 // streams (state 4, measurement 2: 2-D constant velocity, position measured), recording off and
 // on, the load generator beside the server on loopback (one process, two threads).
 //
-//   net_bench [--quick] [--seconds S] [--rate R]
+//   net_bench [--quick] [--seconds S] [--rate R] [--streams N] [--record on|off]
+//
+// --streams and --record run only the rows with that stream count / recording setting (for
+// profiling one shape).
 //
 // For each stream count: a closed-loop run (each connection keeps a window of measurements in
 // flight: the throughput) and an open-loop run at --rate updates/s (the latency). One update =
@@ -53,19 +56,22 @@ proto::ModelSpec cv_spec() {
   return spec;
 }
 
-/// Updates per second of the per-stream filter alone.
+/// Updates per second of the per-stream filter alone (the same measurements as the load
+/// generator's, into a reused output as the server does).
 double baseline_rate(const std::shared_ptr<const formats::Model>& model) {
   net::StreamFilter f(model, {});
+  net::StreamFilter::Output out;
   proto::LogRecord r;
   r.add_values(0);
   r.add_values(0);
   const auto t0 = std::chrono::steady_clock::now();
   constexpr int n = 200000;
   for (int k = 0; k < n; ++k) {
-    r.set_timestamp(0.01 * k);
-    r.set_values(0, std::cos(0.01 * k));
-    r.set_values(1, std::sin(0.01 * k));
-    f.update(r);
+    const double t = k / 128.0;
+    r.set_timestamp(t);
+    r.set_values(0, std::cos(t) + 0.1 * std::sin(37.0 * t));
+    r.set_values(1, std::sin(t) + 0.1 * std::cos(53.0 * t));
+    f.update(r, out);
   }
   return n / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -79,13 +85,18 @@ struct Shape {
 int main(int argc, char** argv) {
   double seconds = 3, rate = 50000;
   bool quick = false;
+  unsigned only_streams = 0;  // 0 = every shape
+  std::string only_record;    // "" = both
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true, seconds = 0.5;
     else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
     else if (a == "--rate" && i + 1 < argc) rate = std::atof(argv[++i]);
+    else if (a == "--streams" && i + 1 < argc) only_streams = static_cast<unsigned>(std::atoi(argv[++i]));
+    else if (a == "--record" && i + 1 < argc && (std::string(argv[i + 1]) == "on" || std::string(argv[i + 1]) == "off"))
+      only_record = argv[++i];
     else {
-      std::cerr << "usage: net_bench [--quick] [--seconds S] [--rate R]\n";
+      std::cerr << "usage: net_bench [--quick] [--seconds S] [--rate R] [--streams N] [--record on|off]\n";
       return 2;
     }
   }
@@ -95,9 +106,11 @@ int main(int argc, char** argv) {
   std::printf("%-9s %-7s %-6s %-12s %14s %8s %10s %10s\n", "streams", "conns", "record", "mode", "updates/s",
               "of base", "p50 us", "p99 us");
 
-  const Shape shapes[] = {{1, 1}, {100, 4}, {quick ? 1000u : 10000u, 10}};
+  const Shape shapes[] = {{1, 1}, {100, 4}, {1000, 10}, {10000, 10}};
   for (bool record : {false, true}) {
+    if (!only_record.empty() && record != (only_record == "on")) continue;
     for (const Shape& shape : shapes) {
+      if (only_streams ? shape.streams != only_streams : quick && shape.streams == 10000) continue;
       const auto dir = std::filesystem::temp_directory_path() / ("net_bench_" + std::to_string(::getpid()));
       std::filesystem::remove_all(dir);
       std::filesystem::create_directories(dir);

@@ -1,6 +1,8 @@
-// kill -9 of a recording server: every measurement that was answered is in the recording, the
-// recording reads back (also when cut inside a record) and, filtered offline, reproduces the
-// estimates the service sent.
+// A recording server in a child process, ended by a signal:
+//  - kill -9: every measurement that was answered is in the recording, the recording reads back
+//    (also when cut inside a record) and, filtered offline, reproduces the estimates the service sent;
+//  - SIGTERM / SIGINT: the server tells its clients it is shutting down, flushes every recording
+//    (including measurements sent but not yet answered) and exits normally.
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -9,11 +11,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include <gtest/gtest.h>
 
 #include "kalmanscan/formats/record_file.hpp"
 #include "kalmanscan/net/client.hpp"
+#include "kalmanscan/net/error.hpp"
 #include "kalmanscan/net/server.hpp"
 #include "net_test_support.hpp"
 
@@ -32,16 +36,19 @@ std::vector<proto::LogRecord> read_all(const std::filesystem::path& file, bool& 
   return out;
 }
 
-TEST(RecordingCrash, KillDashNineLosesNoAnsweredMeasurement) {
-  const auto dir = std::filesystem::temp_directory_path() / ("kalmanscan_net_crash_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+/// A recording server running in a forked child (run() with the signal handlers installed).
+struct ServerProcess {
+  pid_t pid = -1;
+  std::uint16_t port = 0;
+};
+
+ServerProcess start_server_process(const std::filesystem::path& dir) {
   int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
+  if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
   const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
+  if (child < 0) throw std::runtime_error("fork failed");
   if (child == 0) {
-    // The server process: records, reports its port, serves until killed.
+    // The server process: records, reports its port, serves until a signal ends it.
     ::close(fds[0]);
     try {
       ServerOptions o;
@@ -50,18 +57,37 @@ TEST(RecordingCrash, KillDashNineLosesNoAnsweredMeasurement) {
       Server server(o);
       const std::uint16_t port = server.port();
       if (::write(fds[1], &port, sizeof port) != sizeof port) ::_exit(3);
-      server.run();
+      server.run(true);
     } catch (...) {
       ::_exit(2);
     }
     ::_exit(0);
   }
   ::close(fds[1]);
-  std::uint16_t port = 0;
+  ServerProcess sp{child, 0};
   pollfd p{fds[0], POLLIN, 0};
-  ASSERT_EQ(::poll(&p, 1, 10000), 1) << "the server process did not start";
-  ASSERT_EQ(::read(fds[0], &port, sizeof port), static_cast<ssize_t>(sizeof port));
+  const bool started = ::poll(&p, 1, 10000) == 1 && ::read(fds[0], &sp.port, sizeof sp.port) == sizeof sp.port;
   ::close(fds[0]);
+  if (!started) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    throw std::runtime_error("the server process did not start");
+  }
+  return sp;
+}
+
+std::filesystem::path fresh_dir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+TEST(RecordingCrash, KillDashNineLosesNoAnsweredMeasurement) {
+  const auto dir = fresh_dir("kalmanscan_net_crash");
+  const ServerProcess server = start_server_process(dir);
+  const pid_t child = server.pid;
+  const std::uint16_t port = server.port;
 
   const auto records = cv_track(400, 77);
   constexpr std::size_t answered = 300;
@@ -105,6 +131,55 @@ TEST(RecordingCrash, KillDashNineLosesNoAnsweredMeasurement) {
   EXPECT_TRUE(truncated);
   EXPECT_EQ(partial.size(), back.size() - 1);
   std::filesystem::remove_all(dir);
+}
+
+/// Ends a recording server with `signal` while measurements are in flight.
+void expect_graceful_shutdown_on(int signal) {
+  const auto dir = fresh_dir("kalmanscan_net_signal_" + std::to_string(signal));
+  const ServerProcess server = start_server_process(dir);
+  const auto records = cv_track(200, 5);
+  ClientOptions co;
+  co.port = server.port;
+  co.timeout = 5000ms;
+  Client c(co);
+  const std::uint64_t id = c.open("sig").stream_id();
+  for (std::size_t t = 0; t < 100; ++t) c.update(id, t, records[t]);
+  for (std::size_t t = 100; t < records.size(); ++t) c.send(id, t, records[t]);
+  c.flush();
+  // Every queued measurement has been answered before the signal (so all of them are accepted).
+  std::size_t estimates = 100;
+  while (estimates < records.size()) {
+    const auto f = c.receive();
+    ASSERT_TRUE(f.has_estimate()) << f.DebugString();
+    ++estimates;
+  }
+  ASSERT_EQ(::kill(server.pid, signal), 0);
+  // The client is told, then disconnected.
+  bool told = false;
+  try {
+    for (;;) {
+      const auto f = c.receive();
+      if (f.has_error() && f.error().code() == proto::ERROR_SHUTTING_DOWN) told = true;
+    }
+  } catch (const Error&) {
+  }
+  EXPECT_TRUE(told);
+  int status = 0;
+  ASSERT_EQ(::waitpid(server.pid, &status, 0), server.pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "signal " << signal << ": status " << status;
+  // The recording holds every accepted measurement, whole (flushed and closed on shutdown).
+  bool truncated = true;
+  const auto back = read_all(dir / ("sig." + std::to_string(id) + ".ksrec"), truncated);
+  EXPECT_FALSE(truncated);
+  ASSERT_EQ(back.size(), records.size());
+  for (std::size_t t = 0; t < back.size(); ++t)
+    ASSERT_EQ(back[t].SerializeAsString(), records[t].SerializeAsString()) << "record " << t;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RecordingCrash, SigtermAndSigintShutDownGracefullyAndFlushRecordings) {
+  expect_graceful_shutdown_on(SIGTERM);
+  expect_graceful_shutdown_on(SIGINT);
 }
 
 }  // namespace

@@ -134,8 +134,10 @@ class Generator {
   void send_one(Conn& c) {
     const std::size_t s = c.next_stream++ % c.streams.size();
     const std::uint64_t k = c.steps[s]++;
-    // A target circling at 1 rad/s, measured every 10 ms, with a deterministic wobble as noise.
-    const double t = 0.01 * static_cast<double>(k);
+    // A target circling at 1 rad/s, measured every 1/128 s, with a deterministic wobble as noise.
+    // The period is a power of two so that every step's dt is the same double, as a regular
+    // sensor clock gives (the stream filter then reuses one discretised transition).
+    const double t = static_cast<double>(k) / 128.0;
     frame_.set_request_id(c.next_request);
     auto* m = frame_.mutable_measurement();
     m->set_stream_id(c.streams[s]);
