@@ -9,13 +9,18 @@
 #include <QElapsedTimer>
 #include <QProcess>
 #include <QRegularExpression>
+#include <QSet>
 #include <QStringList>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "kalmanscan/kla_export.pb.h"
+#include "kalmanscan/viz/widgets/heatmap_view.hpp"
 
 namespace {
 
@@ -192,6 +197,39 @@ TEST_F(Dashboard, LiveViewOfARealServeShowsItsEstimatesAndMeasurements) {
   EXPECT_GT(points, 500);
   serve.terminate();
   EXPECT_TRUE(serve.waitForFinished(10000));
+}
+
+TEST_F(Dashboard, HeadlessKlaHeatmapOfThePickedSequence) {
+  // Two sequences of 40 tokens × 8 channels; y_var spans 10^-3 … 10^1 in sequence 1.
+  kalmanscan::proto::KlaUncertaintyExport e;
+  e.mutable_version()->set_major(1);
+  e.set_task("t");
+  e.set_mixer("kla");
+  e.set_channels(8);
+  for (int s = 0; s < 2; ++s) {
+    auto* layer = e.add_sequences()->add_layers();
+    for (int t = 0; t < 40; ++t)
+      for (int m = 0; m < 8; ++m) layer->add_y_var(static_cast<float>(std::pow(10.0, -3.0 + 4.0 * (t * 8 + m) / 319.0)));
+  }
+  {
+    std::ofstream out(dir_ / "kla.pb", std::ios::binary);
+    ASSERT_TRUE(e.SerializeToOstream(&out));
+  }
+  const Outcome r =
+      dashboard({"--open-kla", path("kla.pb"), "--kla-sequence", "1:0", "--size", "800x600", "--screenshot", path("kla.png")});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const QImage shot(path("kla.png"));
+  ASSERT_FALSE(shot.isNull());
+  // Both ends of the colour scale are painted (the smallest and the largest variance).
+  QSet<QRgb> colours;
+  for (int y = 0; y < shot.height(); ++y)
+    for (int x = 0; x < shot.width(); ++x) colours.insert(shot.pixel(x, y));
+  EXPECT_TRUE(colours.contains(kalmanscan::viz::heat_colour(0.0).rgb()));
+  EXPECT_TRUE(colours.contains(kalmanscan::viz::heat_colour(1.0).rgb()));
+  // A sequence the export does not have is an error naming it, not a silent other picture.
+  const Outcome missing = dashboard({"--open-kla", path("kla.pb"), "--kla-sequence", "2:0", "--screenshot", path("kla.png")});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("sequence 2"), std::string::npos) << missing.err;
 }
 
 TEST_F(Dashboard, BadInputExitsWithTheReason) {

@@ -241,7 +241,7 @@ void MainWindow::open_kla(const QString& path, int sequence, int layer) {
           kla_layer_->setRange(0, kla_->sequences_size() > 0 ? std::max(0, kla_->sequences(0).layers_size() - 1) : 0);
           kla_sequence_->setValue(sequence);
           kla_layer_->setValue(layer);
-          show_kla(kla_sequence_->value(), kla_layer_->value());
+          show_kla(sequence, layer);  // the pick as asked: out of range, an error names it
         },
         Qt::QueuedConnection);
   });

@@ -54,7 +54,7 @@ class MainWindow : public QMainWindow {
   /// both results with the log. Returns at once; errors show in the status bar.
   void smooth(const QString& log, const QString& model);
   /// Reads a KLA uncertainty export on a worker thread (returns at once), then shows `sequence`
-  /// and KLA layer `layer` (clamped to what the export holds).
+  /// and KLA layer `layer` (an error when the export has no such sequence or layer).
   void open_kla(const QString& path, int sequence = 0, int layer = 0);
   void connect_live(const LiveOptions& options);
   /// The live source's status (a default one, not connected, before connect_live()).

@@ -67,7 +67,7 @@ void LiveSource::run() {
     net::Client client(co);
     std::map<std::uint64_t, Followed> streams;
     const auto follow = [&](const proto::StreamInfo& info) {
-      Followed f{info.name(), {info.state_names().begin(), info.state_names().end()}};
+      Followed f{info.name(), {info.state_names().begin(), info.state_names().end()}, std::nullopt};
       while (f.state_names.size() < info.state_dim()) f.state_names.push_back(default_state_name(f.state_names.size()));
       if (info.has_model()) {
         try {
