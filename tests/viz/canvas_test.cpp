@@ -1,4 +1,5 @@
-// The plot canvas's interaction, driven by real Qt events on an offscreen widget: the wheel zooms
+// The plot canvas's behaviour on an offscreen widget: it repaints only when data changes (at most
+// one frame per 16 ms, none while idle); and its interaction, driven by real Qt events: the wheel zooms
 // the time axis around the cursor, dragging pans (and leaves follow-live), follow-live keeps the
 // newest sample at the right edge with the user's width, pause holds the picture while data
 // keeps arriving and resume catches up, double-click fits everything. Expected windows follow
@@ -29,12 +30,43 @@ void append(SeriesSet& set, double t) {
   lock.changed();
 }
 
-TEST(Canvas, ZoomPanFollowPauseAndFit) {
+// A shown 640×400 canvas redrawn on every change of its set.
+class Canvas : public ::testing::Test {
+ protected:
+  Canvas() {
+    set.on_change([this] { canvas.notify_data_changed(); });
+    canvas.resize(640, 400);
+    canvas.show();
+  }
+  ~Canvas() override { set.on_change({}); }
   SeriesSet set;
-  PlotCanvas canvas(set);
-  set.on_change([&] { canvas.notify_data_changed(); });
-  canvas.resize(640, 400);
-  canvas.show();
+  PlotCanvas canvas{set};
+};
+
+TEST_F(Canvas, RepaintsOnlyWhenDataChanges) {
+  append(set, 0);
+  spin(100);
+  const auto after_first = canvas.paint_count();
+  EXPECT_GE(after_first, 1u);
+  spin(300);
+  EXPECT_EQ(canvas.paint_count(), after_first) << "an idle view must not repaint";
+  // A burst of changes is coalesced into a few frames (at most one per 16 ms).
+  QElapsedTimer burst;
+  burst.start();
+  for (int i = 1; i <= 200; ++i) append(set, i * 0.01);
+  spin(100);
+  const auto frames = canvas.paint_count() - after_first;
+  EXPECT_GE(frames, 1u);
+  EXPECT_LE(frames, static_cast<std::uint64_t>(burst.elapsed() / 16 + 2));
+  // Follow-live moves the window with the data.
+  canvas.set_follow(true);
+  append(set, 100);
+  spin(100);
+  EXPECT_GT(canvas.t1(), 100.0);
+  EXPECT_LT(canvas.t0(), 100.0);
+}
+
+TEST_F(Canvas, ZoomPanFollowPauseAndFit) {
   for (int i = 0; i <= 100; ++i) append(set, i);
   spin(100);
   EXPECT_LT(canvas.t0(), 0.0) << "the first data is fitted";

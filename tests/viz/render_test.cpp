@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "kalmanscan/viz/frame.hpp"
-#include "kalmanscan/viz/widgets/plot_canvas.hpp"
 #include "kalmanscan/viz/widgets/plot_painter.hpp"
+#include "kalmanscan/viz/widgets/plot_style.hpp"
 
 namespace kalmanscan::viz {
 namespace {
@@ -121,51 +121,6 @@ TEST(Render, BandsMeanAndMeasurementsLandOnTheirPixels) {
   // Left of the first sample there is no data: background.
   const QRgb before = image.pixel(pixel(-0.3, 0.37));
   EXPECT_TRUE(before == background || before == grid) << rgb(before);
-}
-
-TEST(Render, CanvasRepaintsOnlyWhenDataChanges) {
-  SeriesSet set;
-  PlotCanvas canvas(set);
-  set.on_change([&] { canvas.notify_data_changed(); });
-  canvas.resize(640, 400);
-  canvas.show();
-  const auto spin = [](int ms) {
-    QElapsedTimer t;
-    t.start();
-    while (t.elapsed() < ms) QApplication::processEvents(QEventLoop::AllEvents, 5);
-  };
-  {
-    auto lock = set.lock();
-    lock.series(lock.get_or_add("x", Role::filtered)).append(0, 1, 0.5);
-    lock.changed();
-  }
-  spin(100);
-  const auto after_first = canvas.paint_count();
-  EXPECT_GE(after_first, 1u);
-  spin(300);
-  EXPECT_EQ(canvas.paint_count(), after_first) << "an idle view must not repaint";
-  // A burst of changes is coalesced into a few frames (at most one per 16 ms).
-  QElapsedTimer burst;
-  burst.start();
-  for (int i = 1; i <= 200; ++i) {
-    auto lock = set.lock();
-    lock.series(0).append(i * 0.01, 1, 0.5);
-    lock.changed();
-  }
-  spin(100);
-  const auto frames = canvas.paint_count() - after_first;
-  EXPECT_GE(frames, 1u);
-  EXPECT_LE(frames, static_cast<std::uint64_t>(burst.elapsed() / 16 + 2));
-  // Follow-live moves the window with the data.
-  canvas.set_follow(true);
-  {
-    auto lock = set.lock();
-    lock.series(0).append(100, 1, 0.5);
-    lock.changed();
-  }
-  spin(100);
-  EXPECT_GT(canvas.t1(), 100.0);
-  EXPECT_LT(canvas.t0(), 100.0);
 }
 
 }  // namespace
