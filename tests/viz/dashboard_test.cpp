@@ -119,6 +119,50 @@ TEST_F(Dashboard, HeadlessScreenshotAndCsvOfTheOfflineView) {
   EXPECT_EQ(nis, 100);
 }
 
+TEST_F(Dashboard, SmoothRunAsASubprocessIsOverlaidWithTheLog) {
+  // The dashboard runs `kalmanscan smooth` twice (filter only, then smoothing) and loads both; its
+  // rows must hold what the same program writes when run here directly.
+  const Outcome r = dashboard({"--model", path("model.json"), "--open-log", path("log.csv"), "--smooth", "--kalmanscan",
+                               QStringLiteral(KALMANSCAN_CLI), "--export-csv", path("view.csv"), "--screenshot",
+                               path("shot.png")});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::map<std::string, std::vector<std::vector<std::string>>> direct;
+  for (const bool filter_only : {true, false}) {
+    QProcess smooth;
+    QStringList args{"smooth", "--model", path("model.json"), "--input", path("log.csv"), "--quiet"};
+    if (filter_only) args << "--filter-only";
+    smooth.start(QStringLiteral(KALMANSCAN_CLI), args);
+    ASSERT_TRUE(smooth.waitForFinished(60000));
+    ASSERT_EQ(smooth.exitCode(), 0) << smooth.readAllStandardError().toStdString();
+    std::stringstream out(smooth.readAllStandardOutput().toStdString());
+    std::string line;
+    std::getline(out, line);  // step,t,level,std_level,nis,nis_dof
+    while (std::getline(out, line)) direct[filter_only ? "filtered" : "smoothed"].push_back(cells(line));
+  }
+  std::ifstream csv(dir_ / "view.csv");
+  std::string line;
+  std::getline(csv, line);
+  std::map<std::string, std::vector<std::vector<std::string>>> shown;  // by role, panel "level"
+  while (std::getline(csv, line))
+    if (const auto c = cells(line); c.at(0) == "level") shown[c.at(1)].push_back(c);
+  EXPECT_EQ(shown["measured"].size(), 500u);
+  for (const char* role : {"filtered", "smoothed"}) {
+    ASSERT_EQ(direct[role].size(), 500u) << role;
+    ASSERT_EQ(shown[role].size(), 500u) << role;
+    for (std::size_t i = 0; i < 500; ++i)
+      for (std::size_t k : {1u, 2u, 3u})  // t, mean, σ (the view's columns 2, 3, 4)
+        EXPECT_EQ(std::stod(shown[role][i][k + 1]), std::stod(direct[role][i][k])) << role << " row " << i << " cell " << k;
+  }
+  // The smoothed band lies over the filtered one in the picture: both overlays are painted.
+  const QImage shot(path("shot.png"));
+  ASSERT_FALSE(shot.isNull());
+  QSet<QRgb> colours;
+  for (int y = 0; y < shot.height(); ++y)
+    for (int x = 0; x < shot.width(); ++x) colours.insert(shot.pixel(x, y));
+  EXPECT_TRUE(colours.contains(qRgb(140, 175, 235))) << "filtered ±1σ band";
+  EXPECT_TRUE(colours.contains(qRgb(200, 80, 0))) << "smoothed mean";
+}
+
 TEST_F(Dashboard, LiveViewOfARealServeShowsItsEstimatesAndMeasurements) {
   QProcess serve;
   serve.setReadChannel(QProcess::StandardError);
