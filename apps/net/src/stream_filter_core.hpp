@@ -85,6 +85,23 @@ class StreamFilterCore final : public StreamFilter::Core {
     double nis = 0;
     int dof = 0;
   };
+  /// Working storage of one update. Nothing in it outlives a call, so one per thread serves
+  /// every stream (keeping per-stream memory, and cache misses across many streams, small).
+  struct Scratch {
+    Step work;
+    ObsMat H, HP;
+    MeasMat R, S;
+    MeasVec y, nu, w;
+    GainMat K, KR;
+    StateMat IKH, nn, G, Ps;
+    StateVec ms;
+    Eigen::LLT<MeasMat> llt;
+    Eigen::LDLT<StateMat> ldlt;
+  };
+  static Scratch& scratch() {
+    thread_local Scratch s;
+    return s;
+  }
   struct SensorModel {
     ObsMat H;
     MeasMat R;
@@ -129,12 +146,13 @@ class StreamFilterCore final : public StreamFilter::Core {
   }
 
   void update(const proto::LogRecord& record, std::size_t sensor, StreamFilter::Output& out) override {
+    Scratch& sc = scratch();
     const double t = record.timestamp();
     const bool new_step = size_ == 0 || t > back().t;
     const std::uint64_t step_index = new_step ? steps_ : steps_ - 1;
 
-    // Build the step this record lands in (work_), without touching the window yet.
-    Step& w = work_;
+    // Build the step this record lands in (sc.work), without touching the window yet.
+    Step& w = sc.work;
     if (new_step) {
       w.t = t;
       w.z.setConstant(m_, std::numeric_limits<double>::quiet_NaN());
@@ -153,9 +171,9 @@ class StreamFilterCore final : public StreamFilter::Core {
         w.m_pred.noalias() = F_ * prev.m;
         if (B_.size() && u_.size()) w.m_pred.noalias() += B_ * u_;
         if (c_.size()) w.m_pred += c_;
-        scratch_nn_.noalias() = F_ * prev.P;
+        sc.nn.noalias() = F_ * prev.P;
         w.P_pred = Q_;
-        w.P_pred.noalias() += scratch_nn_ * F_.transpose();
+        w.P_pred.noalias() += sc.nn * F_.transpose();
         symmetrise(w.P_pred);
       }
     } else {
@@ -195,24 +213,24 @@ class StreamFilterCore final : public StreamFilter::Core {
       return;
     }
     // Fixed-lag RTS over the window: from the current step (smoothed = filtered) back L steps.
-    ms_ = last.m;
-    Ps_ = last.P;
+    sc.ms = last.m;
+    sc.Ps = last.P;
     for (std::size_t j = size_ - 1; j-- > 0;) {
       const Step& cur = at(j);
       const Step& next = at(j + 1);
       // Gᵀ = (P⁻_{+})⁺ F P by a pivoted LDLᵀ solve (zero pivots give zero components).
-      scratch_nn_.noalias() = next.F * cur.P;
-      ldlt_.compute(next.P_pred);
-      G_ = ldlt_.solve(scratch_nn_).transpose();
-      ms_ = cur.m + G_ * (ms_ - next.m_pred);
-      scratch_nn_.noalias() = G_ * (Ps_ - next.P_pred);
-      Ps_ = cur.P;
-      Ps_.noalias() += scratch_nn_ * G_.transpose();
-      symmetrise(Ps_);
+      sc.nn.noalias() = next.F * cur.P;
+      sc.ldlt.compute(next.P_pred);
+      sc.G = sc.ldlt.solve(sc.nn).transpose();
+      sc.ms = cur.m + sc.G * (sc.ms - next.m_pred);
+      sc.nn.noalias() = sc.G * (sc.Ps - next.P_pred);
+      sc.Ps = cur.P;
+      sc.Ps.noalias() += sc.nn * sc.G.transpose();
+      symmetrise(sc.Ps);
     }
     const Step& first = at(0);
     if (!out.smoothed) out.smoothed.emplace();
-    write_estimate(*out.smoothed, step_index - L, first.t, ms_, Ps_, first.nis, first.dof,
+    write_estimate(*out.smoothed, step_index - L, first.t, sc.ms, sc.Ps, first.nis, first.dof,
                    proto::EstimateRecord::SMOOTHED, options_.diagonal_only);
   }
 
@@ -232,6 +250,7 @@ class StreamFilterCore final : public StreamFilter::Core {
 
   /// The step's update from its prediction with everything measured at its timestamp (Joseph form).
   void joint_update(Step& w) {
+    Scratch& sc = scratch();
     // Stack the measured components (stack_measurement's layout).
     Eigen::Index rows = 0;
     for (const auto& layout : model_.sensors())
@@ -241,9 +260,9 @@ class StreamFilterCore final : public StreamFilter::Core {
     w.m = w.m_pred;
     w.P = w.P_pred;
     if (rows == 0) return;
-    H_.setZero(rows, n_);
-    R_.setZero(rows, rows);
-    y_.resize(rows);
+    sc.H.setZero(rows, n_);
+    sc.R.setZero(rows, rows);
+    sc.y.resize(rows);
     Eigen::Index row = 0;
     for (std::size_t s = 0; s < sensors_.size(); ++s) {
       const auto& layout = model_.sensors()[s];
@@ -253,40 +272,40 @@ class StreamFilterCore final : public StreamFilter::Core {
         const double v = w.z[static_cast<Eigen::Index>(layout.offset + i)];
         if (std::isnan(v)) continue;
         const auto ii = static_cast<Eigen::Index>(i);
-        H_.row(row) = sm.H.row(ii);
-        y_[row] = v - sm.d[ii];
+        sc.H.row(row) = sm.H.row(ii);
+        sc.y[row] = v - sm.d[ii];
         // R restricted to the measured components of this sensor.
         Eigen::Index col = first;
         for (std::size_t k = 0; k < layout.size; ++k)
-          if (!std::isnan(w.z[static_cast<Eigen::Index>(layout.offset + k)])) R_(row, col++) = sm.R(ii, static_cast<Eigen::Index>(k));
+          if (!std::isnan(w.z[static_cast<Eigen::Index>(layout.offset + k)])) sc.R(row, col++) = sm.R(ii, static_cast<Eigen::Index>(k));
         ++row;
       }
     }
     // ν = y − H m⁻,  S = H P⁻ Hᵀ + R (symmetrised).
-    nu_ = y_;
-    nu_.noalias() -= H_ * w.m_pred;
-    HP_.noalias() = H_ * w.P_pred;
-    S_ = R_;
-    S_.noalias() += HP_ * H_.transpose();
-    symmetrise(S_);
-    llt_.compute(S_);
-    if (llt_.info() != Eigen::Success || !S_.allFinite())
+    sc.nu = sc.y;
+    sc.nu.noalias() -= sc.H * w.m_pred;
+    sc.HP.noalias() = sc.H * w.P_pred;
+    sc.S = sc.R;
+    sc.S.noalias() += sc.HP * sc.H.transpose();
+    symmetrise(sc.S);
+    sc.llt.compute(sc.S);
+    if (sc.llt.info() != Eigen::Success || !sc.S.allFinite())
       throw Error("innovation covariance S (" + std::to_string(rows) + "x" + std::to_string(rows) +
                   ") is not positive definite");
-    if (!nu_.allFinite()) throw Error("innovation ν (" + std::to_string(rows) + "x1) is not finite");
+    if (!sc.nu.allFinite()) throw Error("innovation ν (" + std::to_string(rows) + "x1) is not finite");
     // NIS = νᵀ S⁻¹ ν = |L⁻¹ ν|².
-    w_ = llt_.matrixL().solve(nu_);
-    w.nis = w_.squaredNorm();
+    sc.w = sc.llt.matrixL().solve(sc.nu);
+    w.nis = sc.w.squaredNorm();
     // K = P⁻ Hᵀ S⁻¹, i.e. Kᵀ = S⁻¹ H P⁻.
-    K_ = llt_.solve(HP_).transpose();
-    w.m.noalias() += K_ * nu_;
+    sc.K = sc.llt.solve(sc.HP).transpose();
+    w.m.noalias() += sc.K * sc.nu;
     // Joseph form: (I − K H) P⁻ (I − K H)ᵀ + K R Kᵀ.
-    IKH_.setIdentity(n_, n_);
-    IKH_.noalias() -= K_ * H_;
-    scratch_nn_.noalias() = IKH_ * w.P_pred;
-    w.P.noalias() = scratch_nn_ * IKH_.transpose();
-    KR_.noalias() = K_ * R_;
-    w.P.noalias() += KR_ * K_.transpose();
+    sc.IKH.setIdentity(n_, n_);
+    sc.IKH.noalias() -= sc.K * sc.H;
+    sc.nn.noalias() = sc.IKH * w.P_pred;
+    w.P.noalias() = sc.nn * sc.IKH.transpose();
+    sc.KR.noalias() = sc.K * sc.R;
+    w.P.noalias() += sc.KR * sc.K.transpose();
     symmetrise(w.P);
     if (!w.m.allFinite() || !w.P.allFinite()) throw Error("filtered state is not finite");
   }
@@ -312,16 +331,6 @@ class StreamFilterCore final : public StreamFilter::Core {
   Eigen::VectorXd c_;
   Eigen::MatrixXd B_;
   double cached_dt_ = -1;
-  // Scratch, kept between updates so that nothing is allocated per update.
-  Step work_;
-  ObsMat H_, HP_;
-  MeasMat R_, S_;
-  MeasVec y_, nu_, w_;
-  GainMat K_, KR_;
-  StateMat IKH_, scratch_nn_, G_, Ps_;
-  StateVec ms_;
-  Eigen::LLT<MeasMat> llt_;
-  Eigen::LDLT<StateMat> ldlt_;
 };
 
 }  // namespace detail
