@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   app.add_option("--heads", c.heads, "heads (KLA: channel groups sharing k, q)")->capture_default_str();
   app.add_option("--state-size", c.state_size, "KLA slots per channel / GLA key size per head")->capture_default_str();
   app.add_option("--expand", c.expand, "KLA inner width = expand · d-model")->capture_default_str();
+  app.add_option("--p-init", c.p_init, "KLA: initial OU diffusion p (p̄ ≈ p²Δ at init)")->capture_default_str();
   app.add_option("--seq-len", c.seq_len, "training sequence length")->capture_default_str();
   app.add_option("--steps", c.steps, "optimizer steps")->capture_default_str();
   app.add_option("--batch", c.batch, "sequences per step")->capture_default_str();

@@ -111,6 +111,12 @@ TEST(Train, ResumedRunContinuesExactly) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), csv[0]), 1);
   EXPECT_EQ(lines(first.out_dir + "/metrics.jsonl").size(), csv.size() - 1);
   EXPECT_TRUE(fs::exists(first.out_dir + "/summary.json"));
+  // kla_stats.csv: the header once, rows before training (step 0) and at the evaluations (10, 20).
+  const auto stats = lines(first.out_dir + "/kla_stats.csv");
+  ASSERT_EQ(stats.size(), 4u);
+  EXPECT_EQ(stats[0].rfind("step,block,share_mean,", 0), 0u) << stats[0];
+  EXPECT_EQ(stats[1].rfind("0,0,", 0), 0u) << stats[1];
+  EXPECT_EQ(stats[3].rfind("20,0,", 0), 0u) << stats[3];
 
   // A checkpoint of another model is refused, naming both.
   TrainConfig wrong = c;

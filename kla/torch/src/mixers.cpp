@@ -52,6 +52,7 @@ KlaMixerImpl::KlaMixerImpl(const MixerOptions& options) : options_(options), inn
     throw Error("KlaMixer: kind must be kla or linear, got " + mixer_name(options.kind));
   require_divides("expand·d_model", options.heads, inner_);
   if (options.state_size <= 0) throw Error("KlaMixer: state_size must be positive");
+  if (!(options.p_init > 0)) throw Error("KlaMixer: p_init must be positive, got " + std::to_string(options.p_init));
   const int64_t D = options.d_model, E = inner_, H = options.heads, S = options.state_size;
   in_proj_ = register_module("in_proj", torch::nn::Linear(D, 2 * E));
   conv_ = register_module("conv", torch::nn::Conv1d(torch::nn::Conv1dOptions(E, E, 4).groups(E).padding(3)));
@@ -61,12 +62,12 @@ KlaMixerImpl::KlaMixerImpl(const MixerOptions& options) : options_(options), inn
   q_proj_ = register_module("q_proj", torch::nn::Linear(E, H * S));
   out_proj_ = register_module("out_proj", torch::nn::Linear(E, D));
   // OU parameters per (channel, slot): a = 1 … S across slots (S4D-real style), Δ log-uniform in
-  // [1e-3, 1e-1], p = 1.
+  // [1e-3, 1e-1], p = p_init (1 by default).
   const Tensor a0 = at::arange(1, S + 1, at::kFloat).repeat({E, 1});
   const Tensor dt0 = at::exp(at::rand({E, S}) * (std::log(1e-1) - std::log(1e-3)) + std::log(1e-3));
   a_raw_ = register_parameter("a_raw", inverse_softplus(a0));
   delta_raw_ = register_parameter("delta_raw", inverse_softplus(dt0));
-  p_ = register_parameter("p", at::ones({E, S}), /*requires_grad=*/options.kind == MixerKind::kla);
+  p_ = register_parameter("p", at::full({E, S}, options.p_init), /*requires_grad=*/options.kind == MixerKind::kla);
   skip_ = register_parameter("skip", at::ones({E}));
 }
 

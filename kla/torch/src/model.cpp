@@ -60,4 +60,10 @@ std::vector<std::pair<int64_t, KlaTrace>> TaggerImpl::kla_traces(const at::Tenso
   return out;
 }
 
+bool takes_weight_decay(const std::string& name, const at::Tensor& parameter) {
+  const std::string suffix = "weight";
+  const bool is_weight = name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return is_weight && parameter.dim() >= 2;
+}
+
 }  // namespace kalmanscan::kla::nn

@@ -13,6 +13,7 @@
 #include "kalmanscan/kla/error.hpp"
 #include "kalmanscan/kla/torch/checkpoint.hpp"
 #include "kalmanscan/kla/torch/export.hpp"
+#include "kalmanscan/kla/torch/kla_stats.hpp"
 #include "kalmanscan/kla/torch/model.hpp"
 #include "kalmanscan/kla/torch/tasks.hpp"
 
@@ -75,7 +76,7 @@ std::int64_t load_checkpoint(const std::string& path, Tagger& model, torch::opti
 namespace {
 
 // Streams of the run's seed (tasks.hpp, derive_seed).
-constexpr std::uint64_t train_stream = 0, export_stream = 1, eval_stream_base = 1000;
+constexpr std::uint64_t train_stream = 0, export_stream = 1, stats_stream = 2, eval_stream_base = 1000;
 
 std::string json_escape(const std::string& s) {
   std::string out;
@@ -90,7 +91,7 @@ std::string config_json(const TrainConfig& c) {
   std::ostringstream s;
   s << "{\"task\": \"" << json_escape(c.task) << "\", \"mixer\": \"" << json_escape(c.mixer) << "\", \"blocks\": " << c.blocks
     << ", \"d_model\": " << c.d_model << ", \"heads\": " << c.heads << ", \"state_size\": " << c.state_size
-    << ", \"expand\": " << c.expand << ", \"seq_len\": " << c.seq_len << ", \"steps\": " << c.steps
+    << ", \"expand\": " << c.expand << ", \"p_init\": " << c.p_init << ", \"seq_len\": " << c.seq_len << ", \"steps\": " << c.steps
     << ", \"batch\": " << c.batch << ", \"lr\": " << c.lr << ", \"weight_decay\": " << c.weight_decay
     << ", \"grad_clip\": " << c.grad_clip << ", \"warmup\": " << c.warmup << ", \"schedule\": \""
     << json_escape(c.schedule) << "\", \"step_size\": " << c.step_size << ", \"gamma\": " << c.gamma
@@ -136,6 +137,34 @@ class MetricsLog {
 
  private:
   std::ofstream csv_, jsonl_;
+};
+
+// kla_stats.csv (trainer.hpp): the KLA layers' statistics on fixed sequences, one row per layer.
+class KlaStatsLog {
+ public:
+  KlaStatsLog(const std::string& dir, bool append, bool has_kla, const Tensor& tokens) : tokens_(tokens) {
+    if (dir.empty() || !has_kla) return;
+    const std::string path = dir + "/kla_stats.csv";
+    const bool header = !append || !std::filesystem::exists(path);
+    csv_.open(path, std::ios::out | (append ? std::ios::app : std::ios::trunc));
+    if (!csv_) throw TrainError("train: cannot write " + path);
+    if (header)
+      csv_ << "step,block,share_mean,share_p90,share_above_10pct,p_bar_median,a_bar_sq_median,lam_median,logit_change,"
+              "prediction_change\n"
+           << std::flush;
+  }
+  void row(std::int64_t step, Tagger& model) {
+    if (!csv_.is_open()) return;
+    for (const KlaStats& s : kla_stats(model, tokens_))
+      csv_ << step << ',' << s.block << ',' << s.share_mean << ',' << s.share_p90 << ',' << s.share_above_10pct << ','
+           << s.p_bar_median << ',' << s.a_bar_sq_median << ',' << s.lam_median << ',' << s.logit_change << ','
+           << s.prediction_change << '\n';
+    csv_ << std::flush;
+  }
+
+ private:
+  Tensor tokens_;
+  std::ofstream csv_;
 };
 
 struct Tensors {
@@ -244,14 +273,17 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
   mo.heads = c.heads;
   mo.state_size = c.state_size;
   mo.expand = c.expand;
+  mo.p_init = c.p_init;
   mo.scan = c.scan == "op" ? ScanImpl::op : c.scan == "recurrent" ? ScanImpl::recurrent : ScanImpl::automatic;
   Tagger model(ModelOptions{task.vocab(), task.classes(), c.blocks, mo});
   model->to(device);
 
-  // AdamW; no weight decay on biases, norms' gains and the per-channel vectors (1-D parameters).
+  // AdamW; weight decay on the weight matrices only (takes_weight_decay: not on biases, gains and
+  // the KLA's OU parameters, whose decay would pull p̄ to 0).
   std::vector<Tensor> decay, no_decay;
-  for (const auto& p : model->parameters())
-    if (p.requires_grad()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  for (const auto& item : model->named_parameters())
+    if (item.value().requires_grad())
+      (takes_weight_decay(item.key(), item.value()) ? decay : no_decay).push_back(item.value());
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
                                  torch::optim::AdamWOptions(c.lr).weight_decay(c.weight_decay).betas({0.9, 0.98})));
@@ -273,6 +305,10 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
     std::ofstream(c.out_dir + "/config.json") << config_json(c);
   }
   MetricsLog log(c.out_dir, !c.resume.empty());
+  const bool has_kla = mo.kind == MixerKind::kla || mo.kind == MixerKind::linear;
+  KlaStatsLog stats(c.out_dir, !c.resume.empty(), has_kla,
+                    to_tensors(task.sample(64, c.seq_len, derive_seed(c.seed, stats_stream)), device).tokens);
+  if (c.resume.empty()) stats.row(0, model);
   const std::string checkpoint_path = c.out_dir.empty() ? "" : c.out_dir + "/checkpoint.pt";
   std::vector<std::int64_t> lengths{c.seq_len};
   lengths.insert(lengths.end(), c.eval_lengths.begin(), c.eval_lengths.end());
@@ -329,6 +365,7 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
         log.row(step + 1, "eval", len, r.loss, r.token_accuracy, r.sequence_accuracy, lr, elapsed());
         if (len == c.seq_len && c.target_accuracy > 0 && r.token_accuracy >= c.target_accuracy) reached = true;
       }
+      stats.row(step + 1, model);
       if (reached) {
         summary.reached_target = true;
         break;

@@ -47,6 +47,9 @@ struct MixerOptions {
   int64_t state_size = 16; ///< KLA: slots S per channel; GLA: key dimension per head
   int64_t expand = 1;      ///< KLA: inner width E = expand·d_model (the channels M)
   int64_t chunk = 32;      ///< GLA: chunk length of the chunk-wise form
+  /// KLA: initial OU diffusion p of every (channel, slot), so p̄ ≈ p_init²·Δ at init (ou.hpp). The
+  /// process noise only matters where p̄·λ is not small next to ā² (kla_stats.hpp).
+  double p_init = 1.0;
   ScanImpl scan = ScanImpl::automatic;
 };
 

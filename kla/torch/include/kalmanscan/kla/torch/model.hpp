@@ -51,6 +51,7 @@ class TaggerImpl : public torch::nn::Module {
   /// For every KLA (or near-linear) block, in order: (block index, its KlaTrace on these tokens).
   std::vector<std::pair<int64_t, KlaTrace>> kla_traces(const at::Tensor& tokens);
   const ModelOptions& options() const { return options_; }
+  const std::vector<Block>& blocks() const { return blocks_; }
 
  private:
   ModelOptions options_;
@@ -60,5 +61,12 @@ class TaggerImpl : public torch::nn::Module {
   torch::nn::Linear head_{nullptr};
 };
 TORCH_MODULE(Tagger);
+
+/// Whether AdamW's weight decay applies to the parameter of this name (as in named_parameters()):
+/// the weight matrices of the linear, embedding and convolution layers (≥ 2-D "…weight"), not
+/// biases, norm gains, the KLA skip, nor the KLA's per-(channel, slot) OU parameters a_raw,
+/// delta_raw and p. Decaying p pulls p̄ → 0, i.e. the layer towards its near-linear ablation, and
+/// decaying a_raw and delta_raw pulls a and Δ towards softplus(0) instead of towards their prior.
+bool takes_weight_decay(const std::string& name, const at::Tensor& parameter);
 
 }  // namespace kalmanscan::kla::nn

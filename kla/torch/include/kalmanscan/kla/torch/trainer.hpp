@@ -11,6 +11,10 @@
 //   metrics.jsonl   the same rows as JSON objects, one per line
 //   checkpoint.pt   model, optimizer and step (written every checkpoint_every steps and at the end)
 //   summary.json    the final evaluations, step count and wall-clock time
+//   kla_stats.csv   KLA models only: the layers' process-noise statistics (kla_stats.hpp) on 64
+//                   sequences of the training length, before training and at every evaluation:
+//                   step,block,share_mean,share_p90,share_above_10pct,p_bar_median,a_bar_sq_median,lam_median,
+//                   logit_change,prediction_change
 #pragma once
 
 #include <cstdint>
@@ -31,6 +35,7 @@ struct TrainConfig {
   std::string task = "parity";  ///< a5 | s5 | z5 | parity | mqar
   std::string mixer = "kla";    ///< kla | gla | linear | attention
   std::int64_t blocks = 1, d_model = 64, heads = 1, state_size = 16, expand = 1;
+  double p_init = 1.0;  ///< KLA: initial OU diffusion p (mixers.hpp, MixerOptions::p_init)
   std::int64_t seq_len = 16, steps = 1000, batch = 64;
   double lr = 1e-3, weight_decay = 0.1, grad_clip = 1.0;
   std::int64_t warmup = 100;
