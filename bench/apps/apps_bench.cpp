@@ -1,5 +1,5 @@
 // Throughput of the log readers and of `kalmanscan smooth` end to end, on the demo's vehicle
-// log (two sensors, long-form CSV with a sensor column; ~35 bytes a row).
+// log (two sensors, long-form CSV with a sensor column; ~50 bytes a row).
 //   BM_ScanLines/<rows>:    memchr over the CSV bytes, the least any line-based parser must do
 //                           (the parsers' baseline in the same run).
 //   BM_ParseCsv/<rows>:     CsvReader over the in-memory log: MB/s and rows/s per CPU second.
