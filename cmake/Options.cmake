@@ -14,10 +14,6 @@ option(KALMANSCAN_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSan
 # CI compiles a reduced list of CUDA template instantiations (float only) to stay fast on 2 cores;
 # the GPU machine builds the full list.
 option(KALMANSCAN_CUDA_FULL_INSTANTIATIONS "Instantiate every CUDA operator/type pair" ON)
-# The parallel filter's CUDA path at state sizes 8, 16, 24, 32: nvcc unrolls their fixed-size
-# solves fully and compiles for tens of minutes, so they are opt-in (models of those sizes run
-# on the CPU backends meanwhile).
-option(KALMANSCAN_CUDA_LARGE_FILTER_SIZES "Compile the CUDA parallel filter for state sizes 8-32" OFF)
 
 set(CMAKE_CXX_STANDARD 20)
 set(CMAKE_CXX_STANDARD_REQUIRED ON)
