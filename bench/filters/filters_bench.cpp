@@ -14,17 +14,14 @@
 // (the sequential filter computes them as a by-product, so its time includes them).
 #include <benchmark/benchmark.h>
 
-#include <Eigen/QR>
-
 #include <chrono>
-#include <cmath>
 #include <map>
-#include <random>
 #include <tuple>
 
 #include "kalmanscan/filters/kalman.hpp"
 #include "kalmanscan/filters/parallel.hpp"
 #include "kalmanscan/filters/rts.hpp"
+#include "bench_models.hpp"
 
 namespace {
 
@@ -33,50 +30,11 @@ using namespace kalmanscan::filters;
 enum Impl { seq_kf, scan_1thread, scan_threaded };
 const char* impl_name[] = {"seq_kf", "scan_1thread", "scan_threaded"};
 
-Model model_of_size(int n) {
-  if (n == 12) {
-    // A random stable model: F = 0.95·orthogonal, Q, R positive definite, 6 measured combinations.
-    std::mt19937 rng(12);
-    std::normal_distribution<double> nd;
-    auto rnd = [&](int r, int c) {
-      Eigen::MatrixXd m(r, c);
-      for (int i = 0; i < r; ++i)
-        for (int j = 0; j < c; ++j) m(i, j) = nd(rng);
-      return m;
-    };
-    Model m;
-    m.m0 = Eigen::VectorXd::Zero(12);
-    m.P0 = Eigen::MatrixXd::Identity(12, 12);
-    const Eigen::HouseholderQR<Eigen::MatrixXd> qr(rnd(12, 12));
-    m.transition = Varying<Transition>::constant(
-        {0.95 * Eigen::MatrixXd(qr.householderQ()), 0.01 * Eigen::MatrixXd::Identity(12, 12), {}, {}});
-    m.sensors.push_back({"s", Varying<SensorModel>::constant({rnd(6, 12), 0.25 * Eigen::MatrixXd::Identity(6, 6), {}})});
-    return m;
-  }
-  const int axes = n / 2;
-  Model m;
-  m.motion = MotionModel{MotionKind::constant_velocity, axes, 0.2};
-  m.m0 = Eigen::VectorXd::Zero(n);
-  m.P0 = 10.0 * Eigen::MatrixXd::Identity(n, n);
-  m.sensors.push_back({"position", Varying<SensorModel>::constant(
-                                       {m.motion->position_matrix(), 0.25 * Eigen::MatrixXd::Identity(axes, axes), {}})});
-  return m;
-}
-
 const Measurements& log_of(std::size_t steps, int n) {
   static std::map<std::pair<std::size_t, int>, Measurements> cache;
   auto it = cache.find({steps, n});
   if (it != cache.end()) return it->second;
-  const int m = n == 12 ? 6 : n / 2;
-  Measurements meas;
-  Eigen::VectorXd z(m);
-  for (std::size_t t = 0; t < steps; ++t) {
-    const double s = 0.1 * double(t);
-    meas.add_step(s);
-    for (int i = 0; i < m; ++i) z[i] = std::sin(0.05 * s + i) + 0.1 * std::cos(3.1 * s * (i + 1));
-    meas.add(0, z);
-  }
-  return cache.emplace(std::make_pair(steps, n), std::move(meas)).first->second;
+  return cache.emplace(std::make_pair(steps, n), bench::log_of(steps, bench::model_of_size(n))).first->second;
 }
 
 template <class T>
@@ -107,7 +65,7 @@ void BM_filters(benchmark::State& state) {
   const int n = int(state.range(1));
   const bool smooth = state.range(2) != 0;
   const Impl impl = Impl(state.range(3));
-  const Model model = model_of_size(n);
+  const Model model = bench::model_of_size(n);
   const Measurements& meas = log_of(steps, n);
   double seconds = 0.0;
   for (auto _ : state) {

@@ -1,9 +1,14 @@
-// Host-facing interface of the private CUDA library kalmanscan_filters_cuda (no CUDA header:
-// the CPU side prepares the per-step leaf inputs in plain host arrays, the library uploads them,
-// runs the same element operators (parallel_elements.hpp) through the engine's device scan and
-// copies the prefixes back). Without CUDA, gpu_none.cpp answers every call with an error Status.
+// Host-facing interface of the private CUDA library kalmanscan_filters_cuda (no CUDA header).
+// The CPU side prepares the per-step leaf inputs; the library runs the element operators of
+// parallel_elements.hpp on the GPU and returns the filtered/smoothed means and covariances.
 //
-// Layout: all arrays are padded to N (row-major N × N matrices, N-vectors), one entry per local
+// Paths, chosen by the state size n (1 … 32): the compiled fast paths n = 2, 4, 6 (one thread
+// per chunk of the engine's device scan, elements in registers: float always, double and mixed
+// precision with KALMANSCAN_CUDA_FULL_INSTANTIATIONS); every other n (and the variants not
+// compiled) on the group path (one thread block per element combine, n chosen at run time;
+// cuda/group_run.cuh).
+//
+// Layout: arrays are dense in n (row-major n × n matrices, n-vectors), one entry per local
 // step. `into` holds the transition into step t (t = 0: from the carry, unused for a fresh
 // sequence); `out` the transition out of step t (to t+1, or to the state after the chunk; the
 // last entry is unused when there is none).
@@ -20,18 +25,20 @@ template <class T>
 struct Transitions {
   const T* F;
   const T* Q;
-  const T* c;  ///< c + B u
+  const T* c;              ///< c + B u
+  bool invariant = false;  ///< one entry (F, Q, c) for every step instead of one per step
 };
 
 template <class T>
 struct FilterProblem {
   std::size_t steps = 0;
   Transitions<T> into{};
-  const T* Psi = nullptr;  ///< Σ Hᵀ R⁻¹ H per step
+  const T* Psi = nullptr;  ///< Σ Hᵀ R⁻¹ H per step (one for every step when Psi_invariant)
   const T* psi = nullptr;  ///< Σ Hᵀ R⁻¹ (z - d) per step
   const T* m = nullptr;    ///< prior mean (fresh) or carry posterior mean (continued)
   const T* P = nullptr;
   bool continued = false;
+  bool Psi_invariant = false;
 };
 
 template <class T>
@@ -44,25 +51,43 @@ struct SmoothProblem {
   const T* after_cov = nullptr;
 };
 
-/// Whether (T, N) is compiled into the CUDA library; must match src/cuda/*.cu. The fast-path
-/// sizes 2, 4, 6, 12 in float always, in double with KALMANSCAN_CUDA_FULL_INSTANTIATIONS; the
-/// sizes 8, 16, 24, 32 only with KALMANSCAN_CUDA_LARGE_FILTER_SIZES (off by default: nvcc unrolls
-/// the fixed-size solves fully and takes tens of minutes on them).
+struct DeviceOptions {
+  bool mixed = false;     ///< T = float: elements built and combined in double, stored in float
+  void* stream = nullptr; ///< cudaStream_t (null: the default stream)
+};
+
+/// The largest state size with a GPU path.
+inline constexpr int max_state_size = 32;
+
+/// Whether the build has a GPU path for state size N in T.
 template <class T, int N>
 constexpr bool compiled() {
-  constexpr bool fast = N == 2 || N == 4 || N == 6 || N == 12;
-  constexpr bool large = (N == 8 || N == 16 || N == 24 || N == 32) && KALMANSCAN_CUDA_LARGE_FILTER_SIZES;
-  constexpr bool type = sizeof(T) == 4 || KALMANSCAN_CUDA_FULL_INSTANTIATIONS;
-  return KALMANSCAN_HAS_CUDA && (fast || large) && type;
+  return KALMANSCAN_HAS_CUDA && N >= 1 && N <= max_state_size;
 }
 
-/// Filtered means/covariances (padded) into host arrays; *failed_step receives the first local
-/// step whose prefix broke down (or steps when none did). Synchronous.
-template <class T, int N>
-scan::Status filter(const FilterProblem<T>& problem, T* mean, T* cov, std::size_t* failed_step);
+/// Whether (T, n, mixed) runs on a compiled fast path (else on the group path).
+template <class T>
+bool fast_path(int n, bool mixed);
 
-/// Smoothed means/covariances (padded) into host arrays. Synchronous.
-template <class T, int N>
-scan::Status smooth(const SmoothProblem<T>& problem, T* mean, T* cov);
+/// Filtered means/covariances of a problem whose arrays are in DEVICE memory, into device
+/// arrays; *failed_step receives the first local step whose prefix broke down (a zero pivot,
+/// or values not finite in T), steps when none did. Synchronises the stream before returning.
+template <class T>
+scan::Status filter_device(int n, const FilterProblem<T>& problem, T* mean, T* cov, std::size_t* failed_step,
+                           const DeviceOptions& options = {});
+
+/// Smoothed means/covariances (device arrays, as filter_device); *failed_step: the first local
+/// step whose smoothed values are not finite in T, or steps.
+template <class T>
+scan::Status smooth_device(int n, const SmoothProblem<T>& problem, T* mean, T* cov, std::size_t* failed_step,
+                           const DeviceOptions& options = {});
+
+/// The same with every array in HOST memory (uploaded, run, downloaded).
+template <class T>
+scan::Status filter(int n, const FilterProblem<T>& problem, T* mean, T* cov, std::size_t* failed_step,
+                    const DeviceOptions& options = {});
+template <class T>
+scan::Status smooth(int n, const SmoothProblem<T>& problem, T* mean, T* cov, std::size_t* failed_step,
+                    const DeviceOptions& options = {});
 
 }  // namespace kalmanscan::filters::gpu

@@ -211,12 +211,12 @@ void unpad(const std::vector<T>& from, std::size_t t, int n, bool matrix, T* to)
     for (int k = 0; k < n; ++k) to[r * n + k] = from[t * N * N + r * N + k];
 }
 
-/// Requires a compiled CUDA instantiation for (T, N) and a device.
+/// Requires a GPU path for (T, N) and a device.
 template <class T, int N>
 void require_gpu(std::size_t step) {
   if constexpr (!gpu::compiled<T, N>())
-    fail(step, "backend cuda: no CUDA instantiation for state size " + std::to_string(N) + " in " +
-                   (sizeof(T) == 4 ? "float" : "double") + " (built without CUDA, or not in the compiled list)");
+    fail(step, "backend cuda: no GPU path for state size " + std::to_string(N) + " (built without CUDA, or above " +
+                   std::to_string(gpu::max_state_size) + ")");
   else if (scan::gpu::device_count() == 0)
     fail(step, "backend cuda: no CUDA device");
 }
@@ -247,7 +247,7 @@ void gpu_filter_n(const PaddedModel<T, N>& pm, const Measurements& meas, const s
                                         carry_in.has_value()};
     std::vector<T> mean(steps * N), cov(steps * nn);
     std::size_t failed = steps;
-    const scan::Status st = gpu::filter<T, N>(problem, mean.data(), cov.data(), &failed);
+    const scan::Status st = gpu::filter<T>(N, problem, mean.data(), cov.data(), &failed, {.mixed = o.mixed_precision});
     if (!st.ok()) fail(meas.first_step, st.message);
     if (failed < steps)
       fail(meas.first_step + failed, "parallel filter (cuda): the filtered state broke down (singular I + C J or non-finite values)");
@@ -286,8 +286,10 @@ void gpu_smooth_n(const PaddedModel<T, N>& pm, const Measurements& meas, const s
     const gpu::SmoothProblem<T> problem{steps, {F.data(), Q.data(), c.data()}, fm.data(), fc.data(),
                                         after ? am.v : nullptr, after ? aP.v : nullptr};
     std::vector<T> mean(steps * N), cov(steps * nn);
-    const scan::Status st = gpu::smooth<T, N>(problem, mean.data(), cov.data());
+    std::size_t failed = steps;
+    const scan::Status st = gpu::smooth<T>(N, problem, mean.data(), cov.data(), &failed, {.mixed = o.mixed_precision});
     if (!st.ok()) fail(meas.first_step, st.message);
+    if (failed < steps) fail(meas.first_step + failed, "parallel smoother (cuda): the smoothed state is not finite");
     for (std::size_t t = 0; t < steps; ++t) {
       unpad<T, N>(mean, t, n, false, tr.smoothed_mean.data() + t * n);
       unpad<T, N>(cov, t, n, true, tr.smoothed_cov.data() + t * n * n);

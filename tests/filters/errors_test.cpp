@@ -11,6 +11,7 @@
 #include "kalmanscan/filters/kalman.hpp"
 #include "kalmanscan/filters/parallel.hpp"
 #include "kalmanscan/filters/smooth.hpp"
+#include "kalmanscan/scan/gpu.hpp"
 #include "reference.hpp"
 
 namespace kalmanscan::filters {
@@ -121,7 +122,12 @@ TEST(Errors, UnsupportedRequests) {
   Measurements meas;
   meas.add_step();
   EXPECT_THROW(parallel_filter<double>(big, meas, std::nullopt, nullptr), Error);
-  EXPECT_THROW(smooth(model2(), log2(model2()), {.backend = Backend::cuda}), Error);
+  // cuda: no device (or no CUDA build) here, or a state above the GPU's 32 anywhere.
+  if (scan::gpu::device_count() == 0) {
+    EXPECT_THROW(smooth(model2(), log2(model2()), {.backend = Backend::cuda}), Error);
+  }
+  const Model state40 = testing::random_model(40, {1}, 2);
+  EXPECT_THROW(smooth(state40, testing::simulate(state40, 3, {1}, 0.0, 3), {.backend = Backend::cuda}), Error);
   EXPECT_THROW(parse_backend("fast"), Error);
   EXPECT_THROW(parse_precision("half"), Error);
   // The information filter needs a positive-definite prior.

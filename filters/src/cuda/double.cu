@@ -1,11 +1,11 @@
-// CUDA instantiations of the parallel filter/smoother in double, state sizes 2, 4, 6, 12
-// (full instantiation list only; must match gpu::compiled in gpu.hpp).
+// The double entry points of gpu.hpp; the fast paths in double with the full instantiation
+// list (the reduced list runs double on the group path).
 #include "kalmanscan/config.hpp"
-#include "run.cuh"
+#include "api.cuh"
 
 #if KALMANSCAN_CUDA_FULL_INSTANTIATIONS
-KALMANSCAN_FILTERS_CUDA_INSTANTIATE(double, 2)
-KALMANSCAN_FILTERS_CUDA_INSTANTIATE(double, 4)
-KALMANSCAN_FILTERS_CUDA_INSTANTIATE(double, 6)
-KALMANSCAN_FILTERS_CUDA_INSTANTIATE(double, 12)
+KALMANSCAN_FILTERS_FIXED(, double, double, 2)
+KALMANSCAN_FILTERS_FIXED(, double, double, 4)
+KALMANSCAN_FILTERS_FIXED(, double, double, 6)
 #endif
+KALMANSCAN_FILTERS_API_INSTANTIATE(double)

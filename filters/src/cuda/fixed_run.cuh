@@ -1,196 +1,146 @@
-// The GPU parallel filter and smoother: upload the per-step leaf inputs, run the element
-// operators of parallel_elements.hpp through the engine's device scan with device leaf/sink
-// functors, copy the prefixes back. Included by the explicit-instantiation .cu files only.
+// The parallel filter and smoother for a compiled state size N (the fast paths 2, 4, 6) on
+// device arrays: the element operators of parallel_elements.hpp run through the engine's device
+// scan with device leaf/sink functors, one thread per chunk, elements in registers. Inputs are
+// read in the storage type S and the elements built and combined in the arithmetic type C
+// (C = double for S = float is the mixed-precision variant). Included by the .cu files only.
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstddef>
-#include <string>
-#include <vector>
 
+#include "device_buffers.cuh"
 #include "gpu.hpp"
 #include "kalmanscan/filters/parallel_elements.hpp"
 #include "kalmanscan/scan/cuda/device_scan.cuh"
 
-namespace kalmanscan::filters::gpu {
-
-namespace detail {
+namespace kalmanscan::filters::gpu::fixed {
 
 using elements::Mat;
 using elements::Vec;
 
-template <class T, int N>
-__host__ __device__ inline Mat<T, N, N> load_mat(const T* p) {
-  Mat<T, N, N> m;
-  for (int k = 0; k < N * N; ++k) m.v[k] = p[k];
+template <class C, int N, class S>
+__device__ inline Mat<C, N, N> load_mat(const S* p) {
+  Mat<C, N, N> m;
+  for (int k = 0; k < N * N; ++k) m.v[k] = C(p[k]);
   return m;
 }
-template <class T, int N>
-__host__ __device__ inline Vec<T, N> load_vec(const T* p) {
-  Vec<T, N> v;
-  for (int k = 0; k < N; ++k) v.v[k] = p[k];
+template <class C, int N, class S>
+__device__ inline Vec<C, N> load_vec(const S* p) {
+  Vec<C, N> v;
+  for (int k = 0; k < N; ++k) v.v[k] = C(p[k]);
   return v;
 }
 
-template <class T, int N>
+template <class S, class C, int N>
 struct FilterLeaf {
-  const T *F, *Q, *c, *Psi, *psi, *m, *P;
-  bool continued;
-  __device__ elements::FilterElement<T, N> operator()(std::size_t, std::size_t i) const {
-    const elements::StepInformation<T, N> z{load_mat<T, N>(Psi + i * N * N), load_vec<T, N>(psi + i * N)};
-    if (i == 0 && !continued) return elements::first_filter_element(load_vec<T, N>(m), load_mat<T, N>(P), z);
-    return elements::filter_element(load_mat<T, N>(F + i * N * N), load_mat<T, N>(Q + i * N * N),
-                                    load_vec<T, N>(c + i * N), z);
+  FilterProblem<S> p;
+  __device__ elements::FilterElement<C, N> operator()(std::size_t, std::size_t i) const {
+    const std::size_t k = p.Psi_invariant ? 0 : i, j = p.into.invariant ? 0 : i;
+    const elements::StepInformation<C, N> z{load_mat<C, N>(p.Psi + k * N * N), load_vec<C, N>(p.psi + i * N)};
+    if (i == 0 && !p.continued) return elements::first_filter_element(load_vec<C, N>(p.m), load_mat<C, N>(p.P), z);
+    return elements::filter_element(load_mat<C, N>(p.into.F + j * N * N), load_mat<C, N>(p.into.Q + j * N * N),
+                                    load_vec<C, N>(p.into.c + j * N), z);
   }
 };
 
-template <class T, int N>
-struct FilterSink {
-  T *mean, *cov;
+/// Stores the mean/covariance of a prefix (b, C) or suffix (g, L) in S; notes the first step
+/// whose element broke down or whose stored values are not finite.
+template <class S, class C, int N>
+struct Store {
+  S *mean, *cov;
   unsigned long long* failed;
-  __device__ void operator()(std::size_t, std::size_t i, const elements::FilterElement<T, N>& e) const {
-    T s = T(0);
-    for (int k = 0; k < N; ++k) mean[i * N + k] = e.b.v[k], s += e.b.v[k];
-    for (int k = 0; k < N * N; ++k) cov[i * N * N + k] = e.C.v[k], s += e.C.v[k];
-    if (e.failed || !isfinite(s)) atomicMin(failed, static_cast<unsigned long long>(i));
+  __device__ void operator()(std::size_t i, const Vec<C, N>& m, const Mat<C, N, N>& P, bool broke) const {
+    S s = S(0);
+    for (int k = 0; k < N; ++k) mean[i * N + k] = S(m.v[k]), s += S(m.v[k]);
+    for (int k = 0; k < N * N; ++k) cov[i * N * N + k] = S(P.v[k]), s += S(P.v[k]);
+    if (broke || !isfinite(s)) atomicMin(failed, static_cast<unsigned long long>(i));
   }
 };
 
-template <class T, int N>
+template <class S, class C, int N>
+struct FilterSink {
+  Store<S, C, N> store;
+  __device__ void operator()(std::size_t, std::size_t i, const elements::FilterElement<C, N>& e) const {
+    store(i, e.b, e.C, e.failed != 0);
+  }
+};
+
+template <class S, class C, int N>
 struct SmoothLeaf {
-  const T *F, *Q, *c, *mean, *cov;
-  std::size_t steps;
-  bool has_after;
-  __device__ elements::SmoothElement<T, N> operator()(std::size_t, std::size_t i) const {
-    const Vec<T, N> m = load_vec<T, N>(mean + i * N);
-    const Mat<T, N, N> P = load_mat<T, N>(cov + i * N * N);
-    if (i + 1 == steps && !has_after) return elements::last_smooth_element(m, P);
-    return elements::smooth_element(load_mat<T, N>(F + i * N * N), load_mat<T, N>(Q + i * N * N),
-                                    load_vec<T, N>(c + i * N), m, P);
+  SmoothProblem<S> p;
+  __device__ elements::SmoothElement<C, N> operator()(std::size_t, std::size_t i) const {
+    const Vec<C, N> m = load_vec<C, N>(p.filtered_mean + i * N);
+    const Mat<C, N, N> P = load_mat<C, N>(p.filtered_cov + i * N * N);
+    if (i + 1 == p.steps && !p.after_mean) return elements::last_smooth_element(m, P);
+    const std::size_t j = p.out.invariant ? 0 : i;
+    return elements::smooth_element(load_mat<C, N>(p.out.F + j * N * N), load_mat<C, N>(p.out.Q + j * N * N),
+                                    load_vec<C, N>(p.out.c + j * N), m, P);
   }
 };
 
-template <class T, int N>
+template <class S, class C, int N>
 struct SmoothSink {
-  T *mean, *cov;
-  __device__ void operator()(std::size_t, std::size_t i, const elements::SmoothElement<T, N>& e) const {
-    for (int k = 0; k < N; ++k) mean[i * N + k] = e.g.v[k];
-    for (int k = 0; k < N * N; ++k) cov[i * N * N + k] = e.L.v[k];
+  Store<S, C, N> store;
+  __device__ void operator()(std::size_t, std::size_t i, const elements::SmoothElement<C, N>& e) const {
+    store(i, e.g, e.L, false);
   }
 };
 
-/// Device buffers freed on every exit path; the first CUDA error is kept with its context.
-class Session {
- public:
-  ~Session() {
-    for (void* p : owned_) cudaFree(p);
-  }
-  template <class U>
-  U* upload(const U* h, std::size_t count) {
-    U* d = alloc<U>(count);
-    if (d && h && count) check(cudaMemcpy(d, h, count * sizeof(U), cudaMemcpyHostToDevice), "copy to device");
-    return d;
-  }
-  template <class U>
-  U* alloc(std::size_t count) {
-    void* p = nullptr;
-    if (!ok()) return nullptr;
-    if (!check(cudaMalloc(&p, count * sizeof(U) + 1), "cudaMalloc")) return nullptr;
-    owned_.push_back(p);
-    return static_cast<U*>(p);
-  }
-  template <class U>
-  void download(U* h, const U* d, std::size_t count) {
-    if (ok() && count) check(cudaMemcpy(h, d, count * sizeof(U), cudaMemcpyDeviceToHost), "copy to host");
-  }
-  bool check(cudaError_t e, const char* what) {
-    if (e != cudaSuccess && status_.ok())
-      status_ = {int(e), std::string("kalmanscan::filters cuda: ") + what + ": " + cudaGetErrorString(e)};
-    return e == cudaSuccess;
-  }
-  bool ok() const { return status_.ok(); }
-  scan::Status status() const { return status_; }
+/// The scan carry-in: a continued filter chunk's posterior (0, m, P, 0, 0), or the smoother's
+/// (0, mˢ, Pˢ) of the step after the chunk.
+template <class S, class C, int N>
+__global__ void filter_carry_kernel(const S* m, const S* P, elements::FilterElement<C, N>* out) {
+  *out = elements::posterior_element(load_vec<C, N>(m), load_mat<C, N>(P));
+}
+template <class S, class C, int N>
+__global__ void smooth_carry_kernel(const S* m, const S* P, elements::SmoothElement<C, N>* out) {
+  *out = elements::last_smooth_element(load_vec<C, N>(m), load_mat<C, N>(P));
+}
 
- private:
-  std::vector<void*> owned_;
-  scan::Status status_;
-};
-
-/// Runs one device scan (size query, scratch, scan, synchronise).
+/// One device scan (size query, stream-ordered scratch, scan); asynchronous.
 template <class Op, class Leaf, class Sink>
-void run_scan(Session& s, Leaf leaf, Sink sink, std::size_t steps, scan::Direction dir,
-              const typename Op::element* d_carry_in) {
+cudaError_t run_scan(Leaf leaf, Sink sink, std::size_t steps, scan::Direction dir, const typename Op::element* d_cin,
+                     DeviceBuffers& buf, cudaStream_t stream) {
   namespace ksc = kalmanscan::scan::cuda;
   std::size_t bytes = 0;
-  if (!s.check(ksc::device_scan<Op>(nullptr, bytes, leaf, sink, 1, steps, dir, d_carry_in, nullptr, nullptr),
-               "scan size query"))
-    return;
-  void* scratch = s.alloc<unsigned char>(bytes);
-  if (!s.ok()) return;
-  if (!s.check(ksc::device_scan<Op>(scratch, bytes, leaf, sink, 1, steps, dir, d_carry_in, nullptr, nullptr), "scan"))
-    return;
-  s.check(cudaDeviceSynchronize(), "scan");
+  if (cudaError_t e = ksc::device_scan<Op>(nullptr, bytes, leaf, sink, 1, steps, dir, d_cin, nullptr, stream);
+      e != cudaSuccess)
+    return e;
+  void* scratch = buf.alloc<unsigned char>(bytes);
+  if (!buf.ok()) return buf.error();
+  return ksc::device_scan<Op>(scratch, bytes, leaf, sink, 1, steps, dir, d_cin, nullptr, stream);
 }
 
-}  // namespace detail
-
-template <class T, int N>
-scan::Status filter(const FilterProblem<T>& p, T* mean, T* cov, std::size_t* failed_step) {
-  using Op = elements::FilterOp<T, N>;
-  *failed_step = p.steps;
-  if (p.steps == 0) return {};
-  detail::Session s;
-  const std::size_t nn = std::size_t(N) * N, steps = p.steps;
-  detail::FilterLeaf<T, N> leaf{s.upload(p.into.F, steps * nn), s.upload(p.into.Q, steps * nn),
-                                s.upload(p.into.c, steps * N),  s.upload(p.Psi, steps * nn),
-                                s.upload(p.psi, steps * N),     s.upload(p.m, N),
-                                s.upload(p.P, nn),              p.continued};
-  detail::FilterSink<T, N> sink{s.alloc<T>(steps * N), s.alloc<T>(steps * nn), s.alloc<unsigned long long>(1)};
-  const unsigned long long none = steps;
-  if (sink.failed) s.check(cudaMemcpy(sink.failed, &none, sizeof none, cudaMemcpyHostToDevice), "copy to device");
-  // A continued chunk starts from the carry-in element (0, m, P, 0, 0).
-  typename Op::element cin{};
-  if (p.continued) cin = elements::posterior_element(detail::load_vec<T, N>(p.m), detail::load_mat<T, N>(p.P));
-  const typename Op::element* d_cin = p.continued ? s.upload(&cin, 1) : nullptr;
-  if (s.ok()) detail::run_scan<Op>(s, leaf, sink, steps, scan::Direction::forward, d_cin);
-  s.download(mean, sink.mean, steps * N);
-  s.download(cov, sink.cov, steps * nn);
-  unsigned long long failed = none;
-  if (sink.failed) s.download(&failed, sink.failed, 1);
-  *failed_step = std::size_t(failed);
-  return s.status();
+template <class S, class C, int N>
+cudaError_t filter(const FilterProblem<S>& p, S* mean, S* cov, unsigned long long* d_failed, cudaStream_t stream) {
+  using Op = elements::FilterOp<C, N>;
+  DeviceBuffers buf(stream);
+  typename Op::element* cin = p.continued ? buf.alloc<typename Op::element>(1) : nullptr;
+  if (!buf.ok()) return buf.error();
+  if (cin) filter_carry_kernel<S, C, N><<<1, 1, 0, stream>>>(p.m, p.P, cin);
+  return run_scan<Op>(FilterLeaf<S, C, N>{p}, FilterSink<S, C, N>{{mean, cov, d_failed}}, p.steps,
+                      scan::Direction::forward, cin, buf, stream);
 }
 
-template <class T, int N>
-scan::Status smooth(const SmoothProblem<T>& p, T* mean, T* cov) {
-  using Op = elements::SmoothOp<T, N>;
-  if (p.steps == 0) return {};
-  detail::Session s;
-  const std::size_t nn = std::size_t(N) * N, steps = p.steps;
-  const bool has_after = p.after_mean != nullptr;
-  detail::SmoothLeaf<T, N> leaf{s.upload(p.out.F, steps * nn),
-                                s.upload(p.out.Q, steps * nn),
-                                s.upload(p.out.c, steps * N),
-                                s.upload(p.filtered_mean, steps * N),
-                                s.upload(p.filtered_cov, steps * nn),
-                                steps,
-                                has_after};
-  detail::SmoothSink<T, N> sink{s.alloc<T>(steps * N), s.alloc<T>(steps * nn)};
-  typename Op::element cin{};
-  if (has_after)
-    cin = elements::last_smooth_element(detail::load_vec<T, N>(p.after_mean), detail::load_mat<T, N>(p.after_cov));
-  const typename Op::element* d_cin = has_after ? s.upload(&cin, 1) : nullptr;
-  if (s.ok()) detail::run_scan<Op>(s, leaf, sink, steps, scan::Direction::reverse, d_cin);
-  s.download(mean, sink.mean, steps * N);
-  s.download(cov, sink.cov, steps * nn);
-  return s.status();
+template <class S, class C, int N>
+cudaError_t smooth(const SmoothProblem<S>& p, S* mean, S* cov, unsigned long long* d_failed, cudaStream_t stream) {
+  using Op = elements::SmoothOp<C, N>;
+  DeviceBuffers buf(stream);
+  typename Op::element* cin = p.after_mean ? buf.alloc<typename Op::element>(1) : nullptr;
+  if (!buf.ok()) return buf.error();
+  if (cin) smooth_carry_kernel<S, C, N><<<1, 1, 0, stream>>>(p.after_mean, p.after_cov, cin);
+  return run_scan<Op>(SmoothLeaf<S, C, N>{p}, SmoothSink<S, C, N>{{mean, cov, d_failed}}, p.steps,
+                      scan::Direction::reverse, cin, buf, stream);
 }
 
-}  // namespace kalmanscan::filters::gpu
+}  // namespace kalmanscan::filters::gpu::fixed
 
-#define KALMANSCAN_FILTERS_CUDA_INSTANTIATE(T, N)                                                                   \
-  template kalmanscan::scan::Status kalmanscan::filters::gpu::filter<T, N>(                                         \
-      const kalmanscan::filters::gpu::FilterProblem<T>&, T*, T*, std::size_t*);                                    \
-  template kalmanscan::scan::Status kalmanscan::filters::gpu::smooth<T, N>(                                         \
-      const kalmanscan::filters::gpu::SmoothProblem<T>&, T*, T*);
+/// Explicit instantiation (prefix empty) or its extern declaration (prefix extern) of the
+/// fixed-size path for storage S, arithmetic C, size N.
+#define KALMANSCAN_FILTERS_FIXED(prefix, S, C, N)                                                                \
+  prefix template cudaError_t kalmanscan::filters::gpu::fixed::filter<S, C, N>(                                 \
+      const kalmanscan::filters::gpu::FilterProblem<S>&, S*, S*, unsigned long long*, cudaStream_t);            \
+  prefix template cudaError_t kalmanscan::filters::gpu::fixed::smooth<S, C, N>(                                 \
+      const kalmanscan::filters::gpu::SmoothProblem<S>&, S*, S*, unsigned long long*, cudaStream_t);

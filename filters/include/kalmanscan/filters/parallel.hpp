@@ -35,10 +35,14 @@ inline constexpr std::array<int, 10> parallel_state_sizes{2, 4, 6, 8, 12, 16, 24
 struct ParallelOptions {
   /// sequential or threaded scan (or automatic); cuda runs the same elements on the GPU (the
   /// leaf inputs are prepared on the host, NIS/log-likelihood and cross-covariances are host
-  /// maps); Error when the build has no CUDA instantiation for the size or there is no device.
+  /// maps; every state size up to 32); Error when built without CUDA, for a larger state, or
+  /// without a device.
   scan::Backend backend = scan::Backend::threaded;
   unsigned threads = 0;                             ///< 0 = all cores
   bool diagnostics = true;                          ///< compute NIS and the log-likelihood
+  /// cuda, float: build and combine the elements in double, keep inputs and results in float
+  /// (closer to the double result, for double arithmetic's cost: docs/BENCHMARKS.md).
+  bool mixed_precision = false;
 };
 
 /// Parallel filter of a run of steps, from the prior (no carry_in) or continuing a carry; same
