@@ -255,6 +255,26 @@ TEST(Cli, UsageErrorsExitWithStatus2AndHelpListsSubcommands) {
   EXPECT_EQ(run_cli({}).status, cli::exit_usage);
 }
 
+TEST(Cli, MissingFilesAndDirectoriesAreNamed) {
+  TempDir dir;
+  const SmallLog log = make_small_log(30, 1);
+  write_file(dir / "model.json", log.model_json);
+  write_file(dir / "log.csv", log.csv);
+  const std::string model = (dir / "model.json").string(), input = (dir / "log.csv").string();
+  const auto no_dir = run_cli({"smooth", "-m", model, "-i", input, "-o", (dir / "missing" / "out.csv").string()});
+  EXPECT_EQ(no_dir.status, cli::exit_failure);
+  EXPECT_NE(no_dir.err.find("cannot create a temporary file beside " + (dir / "missing" / "out.csv").string()), std::string::npos)
+      << no_dir.err;
+  const auto no_temp = run_cli({"smooth", "-m", model, "-i", input, "-o", (dir / "out.csv").string(), "--chunk-steps", "10",
+                                "--temp-dir", (dir / "missing").string()});
+  EXPECT_EQ(no_temp.status, cli::exit_failure);
+  EXPECT_NE(no_temp.err.find("cannot create a temporary file in " + (dir / "missing").string()), std::string::npos) << no_temp.err;
+  EXPECT_EQ(dir.files().size(), 2u) << "left: " << ::testing::PrintToString(dir.files());
+  const auto no_input = run_cli({"smooth", "-m", model, "-i", (dir / "absent.csv").string()});
+  EXPECT_EQ(no_input.status, cli::exit_usage);
+  EXPECT_NE(no_input.err.find("--input: File does not exist"), std::string::npos) << no_input.err;
+}
+
 TEST(Cli, TheExecutableExitsNonZeroOnBadInput) {
   TempDir dir;
   write_file(dir / "model.json", make_small_log(1, 1).model_json);
