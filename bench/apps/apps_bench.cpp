@@ -12,6 +12,7 @@
 //   --rows N[,N…]        log sizes (default 100000,1000000)
 //   --backend B[,B…]     smoothing backends: sequential, threaded, cuda (default: threaded, and
 //                        cuda when built with CUDA and a GPU is present)
+//   --precision P        arithmetic of every smoothing run: f64 (default) or f32
 // The issue-4 run:  kalmanscan_apps_bench --rows 1000000,10000000 [--backend threaded,cuda]
 #include <unistd.h>
 
@@ -101,6 +102,11 @@ void BM_ParseRecords(benchmark::State& state) {
   state.counters["rows/s"] = benchmark::Counter(double(rows), benchmark::Counter::kIsRate);
 }
 
+std::string& precision() {
+  static std::string p = "f64";
+  return p;
+}
+
 /// Summaries of the smoothing runs, by (rows, backend), for the table at the end.
 std::map<std::pair<long, std::string>, proto::SmoothSummary>& smooth_results() {
   static std::map<std::pair<long, std::string>, proto::SmoothSummary> r;
@@ -119,6 +125,7 @@ void BM_Smooth(benchmark::State& state, std::string backend) {
   job.input = log_path;
   job.output = out_path;
   job.backend = backend;
+  job.precision = precision();
   std::uint64_t steps = 0;
   proto::SmoothSummary s;
   for (auto _ : state) {
@@ -135,7 +142,7 @@ void BM_Smooth(benchmark::State& state, std::string backend) {
 
 void print_smooth_table() {
   if (smooth_results().empty()) return;
-  std::printf("\nsmooth end to end (CSV file -> estimates CSV file, std devs), %s:\n",
+  std::printf("\nsmooth end to end (CSV file -> estimates CSV file, std devs), %s, %s:\n", precision().c_str(),
               KALMANSCAN_HAS_CUDA ? "built with CUDA" : "CPU-only build");
   std::printf("%10s %-10s %7s %12s %14s %12s %9s %10s %8s %8s\n", "rows", "backend", "chunks", "steps/s", "vs sequential",
               "parse MB/s", "read s", "compute s", "write s", "total s");
@@ -159,14 +166,14 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-/// Takes --rows and --backend (as "--x v" or "--x=v") out of argv; returns their values, or "".
+/// Takes --rows, --backend and --precision (as "--x v" or "--x=v") out of argv; returns their values, or "".
 std::map<std::string, std::string> take_options(int& argc, char** argv) {
   std::map<std::string, std::string> found;
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     bool taken = false;
-    for (const char* name : {"--rows", "--backend"}) {
+    for (const char* name : {"--rows", "--backend", "--precision"}) {
       if (a == name && i + 1 < argc) found[name] = argv[++i], taken = true;
       else if (a.rfind(std::string(name) + "=", 0) == 0) found[name] = a.substr(std::strlen(name) + 1), taken = true;
     }
@@ -182,6 +189,11 @@ int main(int argc, char** argv) {
   auto options = take_options(argc, argv);
   std::vector<long> rows;
   for (const auto& r : split_list(options.count("--rows") ? options["--rows"] : "100000,1000000")) rows.push_back(std::atol(r.c_str()));
+  if (options.count("--precision")) precision() = options["--precision"];
+  if (precision() != "f64" && precision() != "f32") {
+    std::fprintf(stderr, "kalmanscan_apps_bench: --precision: expected f64 or f32, found '%s'\n", precision().c_str());
+    return 2;
+  }
   const bool gpu = KALMANSCAN_HAS_CUDA && scan::gpu::device_count() > 0;
   std::vector<std::string> backends = options.count("--backend") ? split_list(options["--backend"])
                                       : gpu ? std::vector<std::string>{"threaded", "cuda"}
