@@ -1,6 +1,7 @@
 // A recording server in a child process, ended by a signal:
 //  - kill -9: every measurement that was answered is in the recording, the recording reads back
-//    (also when cut inside a record) and, filtered offline, reproduces the estimates the service sent;
+//    (also when cut inside a record) and, filtered offline by the library and by the real
+//    `kalmanscan smooth`, reproduces the estimates the service sent;
 //  - SIGTERM / SIGINT: the server tells its clients it is shutting down, flushes every recording
 //    (including measurements sent but not yet answered) and exits normally.
 #include <poll.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -122,6 +124,24 @@ TEST(RecordingCrash, KillDashNineLosesNoAnsweredMeasurement) {
   const filters::Model m = cv_reference_model();
   const auto ref = filters::kalman_filter<double>(m, to_measurements(m, back), std::nullopt);
   for (std::size_t t = 0; t < answered; ++t) expect_matches_filtered(sent[t], ref, t);
+
+  // And so does the real `kalmanscan smooth` on the recording and the model file beside it.
+  const auto smoothed = dir / "smoothed.ksrec";
+  const std::string command = std::string(KALMANSCAN_CLI) + " smooth -q --filter-only --backend sequential" +
+                              " --covariance full --format records --model " +
+                              (dir / ("crash." + std::to_string(id) + ".model.json")).string() + " --input " +
+                              file.string() + " --output " + smoothed.string();
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  formats::RecordReader estimates(formats::open_file_source(smoothed), proto::RecordFileHeader::ESTIMATES);
+  proto::EstimateRecord e;
+  std::size_t n = 0;
+  for (; estimates.next(e); ++n) {
+    if (n >= answered) continue;
+    ASSERT_EQ(e.step(), sent[n].step());
+    EXPECT_LT(rel_diff(mean_of(e), mean_of(sent[n])), 1e-12) << "step " << n;
+    EXPECT_LT(rel_diff(cov_of(e), cov_of(sent[n])), 1e-12) << "step " << n;
+  }
+  EXPECT_EQ(n, back.size());
 
   // A copy cut inside its last record reads up to the last whole one and says so.
   const auto cut = dir / "cut.ksrec";
