@@ -218,7 +218,7 @@ TEST(StreamFilter, HeapMatricesEqualSequentialFilterAndRts) {
   StreamFilter::Output out;  // reused, as the server does
   for (std::size_t t = 0; t < records.size(); ++t) {
     f.update(records[t], out);
-    expect_matches_filtered(out.filtered, ref, t, 1e-11);
+    expect_matches_filtered(out.filtered, ref, t);
     ASSERT_EQ(out.smoothed.has_value(), t >= L) << "step " << t;
     if (!out.smoothed || t % 5 != 0) continue;
     const std::vector<proto::LogRecord> prefix(records.begin(), records.begin() + static_cast<long>(t) + 1);
