@@ -74,11 +74,14 @@ using DeviceOperators = ::testing::Types<AffineOp<float>, AffineOp<double>, Mobi
                                          ModMatrix2M31Op, AffineMod32Op, OrderTrapOp>;
 TYPED_TEST_SUITE(DeviceScan, DeviceOperators, OperatorNames);
 
-/// (batch, length): tiny, around warp and tile sizes, primes, a long one, and a wide batch.
+/// (batch, length): tiny, around warp and tile sizes (the look-back kernel's tiles are 1024,
+/// 1280, 2048 or 4096 elements for 32, 24, 16 and 8 bytes), primes, a long one, wide batches
+/// of short sequences (CUB by key) and of long ones (one look-back chain per sequence).
 const std::vector<std::pair<std::size_t, std::size_t>> shapes = {
-    {1, 0},    {1, 1},    {1, 2},    {1, 31},   {1, 32},     {1, 33},    {1, 1023}, {1, 1025},
-    {1, 4099}, {0, 5},    {3, 0},    {3, 1},    {5, 17},     {7, 1031},  {2, 65537}, {1, (1u << 20) + 3},
-    {1024, 1000}};
+    {1, 0},    {1, 1},     {1, 2},    {1, 31},   {1, 32},   {1, 33},     {1, 1023},  {1, 1025},          {1, 1279},
+    {1, 1281}, {1, 2047},  {1, 2048}, {1, 2049}, {1, 4095}, {1, 4097},   {1, 4099},  {0, 5},             {3, 0},
+    {3, 1},    {5, 17},    {7, 1031}, {3, 2049}, {5, 4097}, {2, 65537},  {1, 300007}, {1, (1u << 20) + 3}, {1024, 1000},
+    {64, 3001}};
 
 template <class Op>
 void check_device_functors(std::size_t batch, std::size_t length, Direction dir, bool with_carry) {

@@ -30,11 +30,14 @@ using GpuOperators = ::testing::Types<AffineOp<float>, Mobius2Op<float>, AffineM
                                       >;
 TYPED_TEST_SUITE(GpuScan, GpuOperators, OperatorNames);
 
-// (batch, length) pairs: tiles of CUB's scans are a few hundred to a few thousand elements;
-// the chunked kernel's chunks are 16 or 32 elements, recursing once per factor of 16–32.
+// (batch, length) pairs: the look-back kernel's tiles are 1024–4096 elements (CUB's scan by key,
+// for batches of short sequences, a few hundred to a few thousand); the chunked kernel's chunks
+// are 16 or 32 elements, recursing once per factor of 16–32.
 const std::vector<std::pair<std::size_t, std::size_t>> shapes = {
-    {1, 0}, {1, 1}, {1, 2}, {1, 31}, {1, 32}, {1, 33}, {1, 1023}, {1, 1024}, {1, 1025}, {1, 4099},
-    {1, 65537}, {1, (1u << 20) + 3}, {3, 0}, {3, 1}, {5, 17}, {7, 1031}, {1024, 1000}, {2, 100003}};
+    {1, 0},    {1, 1},    {1, 2},    {1, 31},   {1, 32},    {1, 33},     {1, 1023},   {1, 1024},
+    {1, 1025}, {1, 2047}, {1, 2048}, {1, 2049}, {1, 4096},  {1, 4097},   {1, 4099},   {1, 65537},
+    {1, (1u << 20) + 3},  {3, 0},    {3, 1},    {5, 17},    {7, 1031},   {9, 4097},   {1024, 1000},
+    {2, 100003}};
 
 template <class Op>
 void check_host_arrays(std::size_t batch, std::size_t length, Direction dir, bool with_carry) {

@@ -15,56 +15,13 @@ inline Status to_status(cudaError_t e, const char* what) {
   return {int(e), std::string("CUDA error in ") + what + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")"};
 }
 
-namespace detail {
-
-/// Forward scans of small elements without a carry-in take CUB's plain-pointer path (vectorised
-/// loads and stores, no index arithmetic); everything else the functor path of device_scan.
-template <ScanOperator Op>
-bool pointer_path(std::size_t batch, std::size_t length, Direction dir, const void* d_carry_in) {
-  return cuda::uses_cub<Op> && dir == Direction::forward && !d_carry_in && batch * length > 0;
-}
-
-template <ScanOperator Op>
-cudaError_t pointer_scan(void* d_temp, std::size_t& temp_bytes, const element_t<Op>* d_in, element_t<Op>* d_out,
-                         std::size_t batch, std::size_t length, element_t<Op>* d_carry_out, cudaStream_t stream) {
-  const unsigned long long n = batch * length;
-  cudaError_t e;
-  if (batch == 1) {
-    e = cub::DeviceScan::InclusiveScan(d_temp, temp_bytes, d_in, d_out, cuda::TimeOrderCombine<Op, false>{}, n, stream);
-  } else {
-    const cuda::detail::ScanPosition pos(length, n, false);
-    auto keys = thrust::make_transform_iterator(thrust::counting_iterator<std::size_t>(0),
-                                                cuda::detail::SequenceOfPosition{pos});
-    e = cub::DeviceScan::InclusiveScanByKey(d_temp, temp_bytes, keys, d_in, d_out, cuda::TimeOrderCombine<Op, false>{},
-                                            n, ::cuda::std::equal_to<>{}, stream);
-  }
-  if (e != cudaSuccess || !d_temp || !d_carry_out) return e;
-  // Carry-out: the last prefix of each sequence, a strided copy.
-  const std::size_t E = sizeof(element_t<Op>);
-  return cudaMemcpy2DAsync(d_carry_out, E, d_out + (length - 1), length * E, E, batch, cudaMemcpyDeviceToDevice, stream);
-}
-
-}  // namespace detail
-
 template <ScanOperator Op>
 Status scan_scratch_bytes(std::size_t batch, std::size_t length, std::size_t& bytes) {
   bytes = 0;
-  if (Status s = to_status(cuda::device_scan<Op>(nullptr, bytes, cuda::ArrayLeaf<Op>{nullptr, length},
-                                                 cuda::ArraySink<Op>{nullptr, length}, batch, length,
-                                                 Direction::forward, nullptr, nullptr, nullptr),
-                           "scan_scratch_bytes");
-      !s.ok())
-    return s;
-  if (detail::pointer_path<Op>(batch, length, Direction::forward, nullptr)) {
-    std::size_t pointer_bytes = 0;
-    if (Status s = to_status(detail::pointer_scan<Op>(nullptr, pointer_bytes, nullptr, nullptr, batch, length, nullptr,
-                                                      nullptr),
-                             "scan_scratch_bytes");
-        !s.ok())
-      return s;
-    bytes = bytes > pointer_bytes ? bytes : pointer_bytes;
-  }
-  return {};
+  return to_status(cuda::device_scan<Op>(nullptr, bytes, cuda::ArrayLeaf<Op>{nullptr, length},
+                                         cuda::ArraySink<Op>{nullptr, length}, batch, length, Direction::forward,
+                                         nullptr, nullptr, nullptr),
+                   "scan_scratch_bytes");
 }
 
 template <ScanOperator Op>
@@ -73,10 +30,6 @@ Status scan(const element_t<Op>* d_in, element_t<Op>* d_out, std::size_t batch, 
             void* stream) {
   if (batch * length > 0 && (!d_in || !d_out)) return {int(cudaErrorInvalidValue), "gpu::scan: null input or output"};
   if (!d_scratch) return {int(cudaErrorInvalidValue), "gpu::scan: null scratch (query scan_scratch_bytes first)"};
-  if (detail::pointer_path<Op>(batch, length, dir, d_carry_in))  // CUB scans in place safely
-    return to_status(detail::pointer_scan<Op>(d_scratch, scratch_bytes, d_in, d_out, batch, length, d_carry_out,
-                                              static_cast<cudaStream_t>(stream)),
-                     "gpu::scan");
   // Each thread reads leaf (b, i) before writing prefix (b, i), and no other thread reads it
   // afterwards, so d_out may alias d_in.
   return to_status(cuda::device_scan<Op>(d_scratch, scratch_bytes, cuda::ArrayLeaf<Op>{d_in, length},

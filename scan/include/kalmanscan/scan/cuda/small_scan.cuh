@@ -1,8 +1,9 @@
-// Device scan for small elements (up to a few dozen bytes) through CUB's single-pass
-// decoupled look-back scans: cub::DeviceScan::InclusiveScan for one sequence,
-// InclusiveScanByKey (key = sequence index) for a batch. Leaves are read through a
-// transform iterator and prefixes handed to the sink through a tabulate output iterator,
-// so nothing but CUB's tile state is stored.
+// Device scan for small elements (up to a few dozen bytes), single pass with decoupled
+// look-back: the engine's own kernel (lookback_scan.cuh) for one sequence or sequences of at
+// least half a tile, one chain of tiles per sequence; CUB's InclusiveScanByKey (key = sequence
+// index) for batches of short sequences, with leaves read through a transform iterator and
+// prefixes handed to the sink through a tabulate output iterator. Nothing but tile states is
+// stored.
 #pragma once
 
 #include <cub/device/device_scan.cuh>
@@ -13,6 +14,7 @@
 #include <cstdint>
 
 #include "kalmanscan/scan/cuda/adapters.cuh"
+#include "kalmanscan/scan/cuda/lookback_scan.cuh"
 
 namespace kalmanscan::scan::cuda::detail {
 
@@ -101,14 +103,13 @@ template <class Op, bool Reverse, class Leaf, class Sink>
 cudaError_t small_scan_dir(void* d_temp, std::size_t& temp_bytes, Leaf leaf, Sink sink, std::size_t batch,
                            std::size_t length, const element_t<Op>* d_carry_in, element_t<Op>* d_carry_out,
                            cudaStream_t stream) {
+  if (lookback_suits<Op>(batch, length))
+    return lookback_scan<Op, Reverse>(d_temp, temp_bytes, leaf, sink, batch, length, d_carry_in, d_carry_out, stream);
   const ScanPosition pos(length, batch * length, Reverse);
   auto values = thrust::make_transform_iterator(thrust::counting_iterator<std::size_t>(0),
                                                 LeafAtPosition<Op, Leaf>{leaf, pos, d_carry_in});
   auto out = thrust::make_tabulate_output_iterator(SinkAtPosition<Op, Sink>{sink, pos, d_carry_out});
   const unsigned long long n = batch * length;
-  if (batch == 1)
-    return cub::DeviceScan::InclusiveScan(d_temp, temp_bytes, values, out, TimeOrderCombine<Op, Reverse>{}, n,
-                                          stream);
   auto keys = thrust::make_transform_iterator(thrust::counting_iterator<std::size_t>(0), SequenceOfPosition{pos});
   return cub::DeviceScan::InclusiveScanByKey(d_temp, temp_bytes, keys, values, out, TimeOrderCombine<Op, Reverse>{},
                                              n, ::cuda::std::equal_to<>{}, stream);

@@ -6,8 +6,9 @@
 
 namespace kalmanscan::scan {
 
+/// Aligned to its size so a GPU reads and writes it in one vector access.
 template <class T>
-struct Affine {
+struct alignas(2 * sizeof(T)) Affine {
   T f;  ///< multiplier
   T b;  ///< offset
 };

@@ -12,7 +12,7 @@ namespace kalmanscan::scan {
 template <std::uint32_t P>
 struct ModMatrix2Op {
   static_assert(P > 1 && P < (1u << 31), "P must fit the 64-bit product of two residues");
-  struct element {
+  struct alignas(16) element {  // one vector access on a GPU
     std::uint32_t a, b, c, d;  ///< row-major residues in [0, P)
     friend KS_HD bool operator==(const element& x, const element& y) {
       return x.a == y.a && x.b == y.b && x.c == y.c && x.d == y.d;
@@ -33,7 +33,7 @@ struct ModMatrix2Op {
 /// Affine maps x ↦ a x + b over the integers modulo 2^32 (unsigned wrap-around),
 /// composed as (a₂, b₂) ∘ (a₁, b₁) = (a₂ a₁, a₂ b₁ + b₂).
 struct AffineMod32Op {
-  struct element {
+  struct alignas(8) element {  // one vector access on a GPU
     std::uint32_t a, b;
     friend KS_HD bool operator==(const element& x, const element& y) { return x.a == y.a && x.b == y.b; }
   };

@@ -17,8 +17,9 @@
 
 namespace kalmanscan::scan {
 
+/// Aligned to its size (up to 16 bytes) so a GPU reads and writes it in one vector access.
 template <class T>
-struct Mobius2 {
+struct alignas(4 * sizeof(T) < 16 ? 4 * sizeof(T) : 16) Mobius2 {
   T a, b, c, d;  ///< row-major [[a, b], [c, d]]
 
   /// The map's value at λ: (a λ + b) / (c λ + d).
