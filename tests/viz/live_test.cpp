@@ -11,27 +11,14 @@
 #include <thread>
 #include <vector>
 
-#include "kalmanscan/formats/model.hpp"
+#include "live_server.hpp"
 #include "kalmanscan/net/client.hpp"
-#include "kalmanscan/net/server.hpp"
 #include "kalmanscan/viz/live_source.hpp"
 
 namespace kalmanscan::viz {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::shared_ptr<const formats::Model> cv_model() {
-  const auto spec = formats::parse_model_spec(R"({
-    "name": "cv1",
-    "motion": {"kind": "CONSTANT_VELOCITY", "dimensions": 1, "noiseDensity": 0.5},
-    "sensors": [{"name": "gps", "columns": ["z"], "H": {"rows": 1, "cols": 2, "data": [1, 0]},
-                 "R": {"rows": 1, "cols": 1, "data": [0.25]}}],
-    "prior": {"mean": [0, 0], "covariance": {"rows": 2, "cols": 2, "data": [10, 0, 0, 10]}}
-  })",
-                                              formats::SpecSyntax::json, "cv1");
-  return std::make_shared<const formats::Model>(spec, "cv1");
-}
 
 template <class F>
 bool wait_for(F&& done, std::chrono::milliseconds limit = 10s) {
@@ -44,18 +31,15 @@ bool wait_for(F&& done, std::chrono::milliseconds limit = 10s) {
 }
 
 TEST(Live, SubscribedEstimatesEqualTheSendersReplies) {
-  net::ServerOptions so;
-  so.default_model = cv_model();
-  net::Server server(so);
-  server.start();
+  const auto server = start_cv_server();
 
   SeriesSet set;
-  LiveSource source({.host = "127.0.0.1", .port = server.port(), .poll = 20ms}, set);
+  LiveSource source({.host = "127.0.0.1", .port = server->port(), .poll = 20ms}, set);
   ASSERT_TRUE(wait_for([&] { return source.status().connected || source.status().finished; })) << "no connection";
   ASSERT_TRUE(source.status().connected) << source.status().error;
 
   net::ClientOptions co;
-  co.port = server.port();
+  co.port = server->port();
   net::Client sender(co);
   const auto info = sender.open("cart");
   ASSERT_EQ(info.state_dim(), 2u);

@@ -2,6 +2,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
@@ -20,6 +21,7 @@
 #include "kalmanscan/viz/kla_heatmap.hpp"
 #include "kalmanscan/viz/widgets/heatmap_view.hpp"
 #include "kalmanscan/viz/widgets/plot_canvas.hpp"
+#include "kalmanscan/viz/widgets/stream_list.hpp"
 
 namespace kalmanscan::viz {
 
@@ -77,6 +79,13 @@ void MainWindow::build_ui() {
   tabs_->addTab(live_canvas_, QStringLiteral("Live"));
   tabs_->addTab(kla_page, QStringLiteral("KLA uncertainty"));
   setCentralWidget(tabs_);
+  stream_list_ = new StreamList;
+  streams_dock_ = new QDockWidget(QStringLiteral("Streams"), this);
+  streams_dock_->setWidget(stream_list_);
+  addDockWidget(Qt::RightDockWidgetArea, streams_dock_);
+  streams_dock_->hide();  // until connected
+  live_canvas_->set_panel_filter([list = stream_list_](const std::string& panel) { return list->panel_shown(panel); });
+  connect(stream_list_, &StreamList::shown_changed, live_canvas_, qOverload<>(&QWidget::update));
 
   QToolBar* bar = addToolBar(QStringLiteral("main"));
   bar->setMovable(false);
@@ -261,6 +270,8 @@ void MainWindow::connect_live(const LiveOptions& options) {
   show_view(QStringLiteral("live"));
   live_source_.reset();
   live_source_ = std::make_unique<LiveSource>(options, *live_);
+  stream_list_->clear();
+  streams_dock_->show();
   live_canvas_->set_follow(true);
   live_status_timer_->start();
   report(QStringLiteral("connecting to %1:%2 …").arg(QString::fromStdString(options.host)).arg(options.port));
@@ -278,6 +289,7 @@ void MainWindow::poll_live() {
   if (s.rejected) text += QStringLiteral(", %1 rejected").arg(s.rejected);
   if (!s.error.empty()) text += QStringLiteral(" — ") + QString::fromStdString(s.error);
   status_->setText(text);
+  stream_list_->update_streams(s.streams, s.closed);
   if (s.finished) live_status_timer_->stop();
 }
 

@@ -1,7 +1,8 @@
 // The dashboard's window: three views in tabs — Offline (a log with its filtered and smoothed
 // estimates, or `kalmanscan smooth` run as a subprocess), Live (estimates of a `serve`), and KLA
 // (an uncertainty export as a heatmap) — with one toolbar: pause/resume, follow live, fit,
-// export the visible range to CSV, save a PNG snapshot.
+// export the visible range to CSV, save a PNG snapshot. While connected, a "Streams" dock lists every
+// stream the server announced with a check box that shows or hides its live panels.
 //
 // Threads: files load and the network is read on worker threads that only touch the SeriesSets
 // (series_set.hpp's locking rule); their results and errors reach the UI through queued calls.
@@ -26,11 +27,13 @@ class QLabel;
 class QTabWidget;
 class QSpinBox;
 class QAction;
+class QDockWidget;
 
 namespace kalmanscan::viz {
 
 class PlotCanvas;
 class HeatmapView;
+class StreamList;
 
 struct OfflineInputs {
   QString log, model;
@@ -65,6 +68,7 @@ class MainWindow : public QMainWindow {
   void show_view(const QString& name);
   PlotCanvas* offline_canvas() const { return offline_canvas_; }
   PlotCanvas* live_canvas() const { return live_canvas_; }
+  StreamList* stream_list() const { return stream_list_; }
   /// Writes the visible range of the current plot view as CSV.
   void export_csv(const QString& path);
 
@@ -89,6 +93,8 @@ class MainWindow : public QMainWindow {
   PlotCanvas* offline_canvas_ = nullptr;
   PlotCanvas* live_canvas_ = nullptr;
   HeatmapView* heatmap_ = nullptr;
+  StreamList* stream_list_ = nullptr;
+  QDockWidget* streams_dock_ = nullptr;
   QTabWidget* tabs_ = nullptr;
   QLabel* status_ = nullptr;
   QSpinBox* kla_sequence_ = nullptr;

@@ -78,7 +78,10 @@ void LiveSource::run() {
         }
       }
       streams[info.stream_id()] = std::move(f);
-      update_status([&](LiveStatus& s) { s.streams.push_back(info.name()); });
+      update_status([&](LiveStatus& s) {
+        s.streams.push_back(info.name());
+        std::erase(s.closed, info.name());
+      });
     };
     for (const auto& info : client.subscribe(options_.streams, options_.streams.empty())) follow(info);
     update_status([](LiveStatus& s) { s.connected = true; });
@@ -99,6 +102,8 @@ void LiveSource::run() {
         auto lock = set_.lock();
         for (const auto& frame : batch) {
           if (frame.has_opened()) follow(frame.opened().stream());
+          if (frame.has_closed() && streams.contains(frame.closed().stream_id()))
+            update_status([&](LiveStatus& s) { s.closed.push_back(streams[frame.closed().stream_id()].name); });
           if (frame.has_missed()) missed += frame.missed().count();
           if (frame.has_error()) last_error = frame.error().message();
           if (!frame.has_estimate()) continue;

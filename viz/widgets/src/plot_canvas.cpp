@@ -109,12 +109,20 @@ void PlotCanvas::set_paused(bool on) {
   }
 }
 
+void PlotCanvas::set_panel_filter(std::function<bool(const std::string& panel)> shown) {
+  shown_ = std::move(shown);
+  update();
+}
+
 void PlotCanvas::paint_to(QPainter& painter, const QRect& area) {
   std::vector<PanelFrame> frames;
   {
     auto lock = data_.lock();  // held only while decimating
     frames = build_frames(lock, t0_, t1_, static_cast<std::size_t>(plot_columns(area, style_)));
   }
+  if (shown_) std::erase_if(frames, [this](const PanelFrame& f) { return !shown_(f.panel); });
+  painted_.clear();
+  for (const PanelFrame& f : frames) painted_.push_back(f.panel);
   paint_panels(painter, area, frames, t0_, t1_, style_);
 }
 

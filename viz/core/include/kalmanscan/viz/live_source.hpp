@@ -13,7 +13,8 @@
 // measured; the mapping of the offline loader, measurement_map.hpp).
 //
 // Status (connected, counts, the last error) is read from any thread through status(), which
-// takes the source's own small mutex — never while holding the SeriesSet lock.
+// takes the source's own small mutex — never while holding the SeriesSet lock. A stream the server
+// closes stays in status().streams and is listed in status().closed; its data stays in the set.
 #pragma once
 
 #include <atomic>
@@ -44,7 +45,8 @@ struct LiveStatus {
   std::uint64_t measurements = 0; ///< measurement points appended
   std::uint64_t missed = 0;       ///< estimates the server dropped for us (Missed frames)
   std::uint64_t rejected = 0;     ///< estimates or measurements that could not be appended (e.g. time going backwards)
-  std::vector<std::string> streams{};  ///< names of the streams followed
+  std::vector<std::string> streams{};  ///< names of the streams followed, in the order announced
+  std::vector<std::string> closed{};   ///< those of them the server closed since (reopened ones leave it)
   std::string error;              ///< why the connection ended, or the last rejected estimate
 };
 

@@ -9,13 +9,17 @@
 // double-click fits all data. Follow-live keeps the newest sample at the right edge with the
 // window width the user chose (until they zoom, the window grows to show all data). Pause stops
 // redraws on new data (ingest continues; zoom and pan still work on what was received); resume
-// catches up.
+// catches up. A panel filter leaves panels out of the picture (the live view's stream list): their
+// data stays in the set and keeps being ingested and decimated; showing them again redraws them.
 #pragma once
 
 #include <QElapsedTimer>
 #include <QTimer>
 #include <QWidget>
 #include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "kalmanscan/viz/series_set.hpp"
 #include "kalmanscan/viz/widgets/plot_style.hpp"
@@ -42,6 +46,10 @@ class PlotCanvas : public QWidget {
   const PlotStyle& style() const { return style_; }
   /// Paints the current view into an image of the widget's size (PNG snapshots, tests).
   QImage render_image();
+  /// Draws only the panels for which `shown(panel)` is true (all of them when it is empty), then redraws.
+  void set_panel_filter(std::function<bool(const std::string& panel)> shown);
+  /// The panels the last paint drew, top to bottom.
+  const std::vector<std::string>& painted_panels() const { return painted_; }
   /// Repaints counted since construction (tests check that idle means no repaint).
   std::uint64_t paint_count() const { return paints_; }
 
@@ -80,6 +88,8 @@ class PlotCanvas : public QWidget {
   bool dragging_ = false;
   double drag_x_ = 0, drag_t0_ = 0, drag_t1_ = 0;
   std::uint64_t paints_ = 0;
+  std::function<bool(const std::string&)> shown_;
+  std::vector<std::string> painted_;
 };
 
 }  // namespace kalmanscan::viz
