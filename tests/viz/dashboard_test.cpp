@@ -87,6 +87,42 @@ class Dashboard : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
   QString path(const char* name) const { return QString::fromStdString((dir_ / name).string()); }
+
+  // Starts `kalmanscan serve` on a free loopback port with the model, then the headless dashboard
+  // following it (800×600, live.csv and live.png in the test's folder, `args` added), and waits
+  // until the dashboard's subscription stands. Returns "127.0.0.1:port", or empty with a failure.
+  QString start_live(QProcess& serve, QProcess& dash, const QStringList& args) {
+    serve.setReadChannel(QProcess::StandardError);
+    serve.start(QStringLiteral(KALMANSCAN_CLI), {"serve", "--listen", "127.0.0.1:0", "--model", path("model.json")});
+    QByteArray said;
+    const QString port = wait_for_line(serve, QRegularExpression("listening on 127\\.0\\.0\\.1:(\\d+)"), said);
+    EXPECT_FALSE(port.isEmpty()) << said.toStdString();
+    if (port.isEmpty()) return {};
+    const QString endpoint = "127.0.0.1:" + port;
+    auto env = QProcessEnvironment::systemEnvironment();
+    env.insert("QT_QPA_PLATFORM", "offscreen");
+    dash.setProcessEnvironment(env);
+    dash.start(QStringLiteral(KALMANSCAN_DASHBOARD),
+               QStringList{"--connect", endpoint, "--live-seconds", "60", "--size", "800x600", "--export-csv",
+                           path("live.csv"), "--screenshot", path("live.png")} +
+                   args);
+    said.clear();
+    const bool up = !wait_for_line(dash, QRegularExpression("(live: connected)"), said).isEmpty();
+    EXPECT_TRUE(up) << said.toStdString() << dash.readAllStandardError().toStdString();
+    return up ? endpoint : QString();
+  }
+
+  // Streams log.csv as `stream` with `kalmanscan send`; `csv` gets the estimates it printed.
+  bool send_log(const QString& endpoint, const QString& stream, std::string& csv) {
+    QProcess send;
+    send.start(QStringLiteral(KALMANSCAN_CLI), {"send", "--connect", endpoint, "--model", path("model.json"), "--input",
+                                               path("log.csv"), "--stream", stream, "--quiet"});
+    const bool ok = send.waitForFinished(60000) && send.exitCode() == 0;
+    EXPECT_TRUE(ok) << send.readAllStandardError().toStdString();
+    csv = send.readAllStandardOutput().toStdString();
+    return ok;
+  }
+
   fs::path dir_;
 };
 
@@ -164,32 +200,14 @@ TEST_F(Dashboard, SmoothRunAsASubprocessIsOverlaidWithTheLog) {
 }
 
 TEST_F(Dashboard, LiveViewOfARealServeShowsItsEstimatesAndMeasurements) {
-  QProcess serve;
-  serve.setReadChannel(QProcess::StandardError);
-  serve.start(QStringLiteral(KALMANSCAN_CLI), {"serve", "--listen", "127.0.0.1:0", "--model", path("model.json")});
-  QByteArray serve_said;
-  const QString port = wait_for_line(serve, QRegularExpression("listening on 127\\.0\\.0\\.1:(\\d+)"), serve_said);
-  ASSERT_FALSE(port.isEmpty()) << serve_said.toStdString();
-  const QString endpoint = "127.0.0.1:" + port;
-
-  QProcess dash;
-  auto env = QProcessEnvironment::systemEnvironment();
-  env.insert("QT_QPA_PLATFORM", "offscreen");
-  dash.setProcessEnvironment(env);
-  dash.start(QStringLiteral(KALMANSCAN_DASHBOARD),
-             {"--connect", endpoint, "--live-estimates", "500", "--live-seconds", "60", "--size", "800x600",
-              "--export-csv", path("live.csv"), "--screenshot", path("live.png")});
-  QByteArray dash_said;
-  ASSERT_FALSE(wait_for_line(dash, QRegularExpression("(live: connected)"), dash_said).isEmpty())
-      << dash_said.toStdString() << dash.readAllStandardError().toStdString();
+  QProcess serve, dash;
+  const QString endpoint = start_live(serve, dash, {"--live-estimates", "500"});
+  ASSERT_FALSE(endpoint.isEmpty());
 
   // The subscription stands: stream the log, keeping the estimates `send` gets back.
-  QProcess send;
-  send.start(QStringLiteral(KALMANSCAN_CLI), {"send", "--connect", endpoint, "--model", path("model.json"), "--input",
-                                             path("log.csv"), "--stream", "tank", "--quiet"});
-  ASSERT_TRUE(send.waitForFinished(60000));
-  ASSERT_EQ(send.exitCode(), 0) << send.readAllStandardError().toStdString();
-  std::stringstream sent(send.readAllStandardOutput().toStdString());
+  std::string send_csv;
+  ASSERT_TRUE(send_log(endpoint, "tank", send_csv));
+  std::stringstream sent(send_csv);
   ASSERT_TRUE(dash.waitForFinished(60000));
   ASSERT_EQ(dash.exitCode(), 0) << dash.readAllStandardError().toStdString();
 
@@ -239,6 +257,36 @@ TEST_F(Dashboard, LiveViewOfARealServeShowsItsEstimatesAndMeasurements) {
     }
   EXPECT_GT(band, 5000);
   EXPECT_GT(points, 500);
+  serve.terminate();
+  EXPECT_TRUE(serve.waitForFinished(10000));
+}
+
+TEST_F(Dashboard, AStreamUncheckedInTheStreamsListIsReceivedButNotDrawn) {
+  // Two streams; "tank" starts unchecked (--hide-streams): the visible-range CSV holds only
+  // "pump"'s rows, and the picture still shows pump's band. (stream_list_test.cpp checks the
+  // list's rows, toggling both ways and closed streams against an in-process server.)
+  QProcess serve, dash;
+  const QString endpoint = start_live(serve, dash, {"--hide-streams", "tank", "--live-estimates", "1000"});
+  ASSERT_FALSE(endpoint.isEmpty());
+  std::string csv;
+  ASSERT_TRUE(send_log(endpoint, "tank", csv));
+  ASSERT_TRUE(send_log(endpoint, "pump", csv));
+  ASSERT_TRUE(dash.waitForFinished(60000));
+  ASSERT_EQ(dash.exitCode(), 0) << dash.readAllStandardError().toStdString();
+
+  std::ifstream view(dir_ / "live.csv");
+  std::string line;
+  std::getline(view, line);
+  std::map<std::string, int> rows;  // by stream
+  while (std::getline(view, line)) ++rows[line.substr(0, line.find('/'))];
+  EXPECT_EQ(rows.count("tank"), 0u) << "tank is hidden";
+  EXPECT_EQ(rows["pump"], 1500) << "pump: 500 filtered estimates, 500 NIS values, 500 measurements";
+  const QImage shot(path("live.png"));
+  ASSERT_FALSE(shot.isNull());
+  int band = 0;
+  for (int y = 0; y < shot.height(); ++y)
+    for (int x = 0; x < shot.width(); ++x) band += shot.pixel(x, y) == qRgb(140, 175, 235);
+  EXPECT_GT(band, 5000);
   serve.terminate();
   EXPECT_TRUE(serve.waitForFinished(10000));
 }

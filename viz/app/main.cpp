@@ -2,7 +2,7 @@
 //
 //   kalmanscan-dashboard --model M --open-log L --open-estimates E [--open-estimates E2]
 //   kalmanscan-dashboard --model M --open-log L --smooth            (runs `kalmanscan smooth`)
-//   kalmanscan-dashboard --connect 127.0.0.1:7878 [--streams a,b]
+//   kalmanscan-dashboard --connect 127.0.0.1:7878 [--streams a,b] [--hide-streams c]
 //   kalmanscan-dashboard --open-kla export.pb
 // With --screenshot out.png it runs headless (QT_QPA_PLATFORM=offscreen unless set): loads
 // everything, waits for loads and subprocesses (and, live, --live-seconds or until
@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
   const QCommandLineOption kla_pick("kla-sequence", "sequence and KLA layer to show, as S:L.", "S:L", "0:0");
   const QCommandLineOption live("connect", "a `kalmanscan serve` to follow, as host:port.", "host:port");
   const QCommandLineOption streams("streams", "streams to follow, comma-separated (default: all).", "names");
+  const QCommandLineOption hidden("hide-streams",
+                                  "streams to list unchecked in the Streams dock: received, not drawn (comma-separated).",
+                                  "names");
   const QCommandLineOption token("token", "the server's shared secret.", "token");
   const QCommandLineOption memory("memory-mb", "memory budget per series in MiB (older data is decimated beyond it).",
                                   "MiB", "256");
@@ -95,8 +98,8 @@ int main(int argc, char** argv) {
                                           "(--live-seconds is then the time limit).",
                                           "n");
   const QCommandLineOption export_csv("export-csv", "with --screenshot: also write the visible range as CSV.", "out.csv");
-  cli.addOptions({model, log, estimates, csv_kind, smooth, program, kla, kla_pick, live, streams, token, memory, shot, size,
-                  window, view, live_seconds, live_estimates, export_csv});
+  cli.addOptions({model, log, estimates, csv_kind, smooth, program, kla, kla_pick, live, streams, hidden, token, memory,
+                  shot, size, window, view, live_seconds, live_estimates, export_csv});
   cli.process(app);
 
   const QString kind = cli.value(csv_kind);
@@ -148,6 +151,9 @@ int main(int argc, char** argv) {
     o.token = cli.value(token).toStdString();
     for (const QString& s : cli.value(streams).split(',', Qt::SkipEmptyParts)) o.streams.push_back(s.trimmed().toStdString());
     win.connect_live(o);
+    std::vector<std::string> hide;
+    for (const QString& s : cli.value(hidden).split(',', Qt::SkipEmptyParts)) hide.push_back(s.trimmed().toStdString());
+    win.hide_streams(std::move(hide));
   }
   if (cli.isSet(view)) win.show_view(cli.value(view));
 
@@ -177,6 +183,7 @@ int main(int argc, char** argv) {
     if (status.finished) errors << QStringLiteral("live: ") + QString::fromStdString(status.error);
     if (wait_estimates > 0 && status.estimates < wait_estimates)
       errors << QStringLiteral("live: %1 of %2 estimates within %3 s").arg(status.estimates).arg(wait_estimates).arg(wait_s);
+    win.poll_live();                // the Streams list as it stands now
     QApplication::processEvents();  // the last queued redraw notifications
   }
   for (kalmanscan::viz::PlotCanvas* c : {win.offline_canvas(), win.live_canvas()}) {

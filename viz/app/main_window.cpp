@@ -290,6 +290,8 @@ void MainWindow::poll_live() {
   if (!s.error.empty()) text += QStringLiteral(" — ") + QString::fromStdString(s.error);
   status_->setText(text);
   stream_list_->update_streams(s.streams, s.closed);
+  // Streams asked to start hidden are unchecked once listed.
+  std::erase_if(start_hidden_, [this](const std::string& name) { return stream_list_->set_shown(name, false); });
   if (s.finished) live_status_timer_->stop();
 }
 
@@ -301,6 +303,11 @@ QStringList MainWindow::wait_idle() {
   return errors_;
 }
 
+void MainWindow::hide_streams(std::vector<std::string> names) {
+  start_hidden_ = std::move(names);
+  poll_live();
+}
+
 void MainWindow::export_csv(const QString& path) {
   PlotCanvas* canvas = current_canvas();
   SeriesSet* set = current_set();
@@ -308,7 +315,7 @@ void MainWindow::export_csv(const QString& path) {
   std::ofstream out(path.toStdString());
   if (!out) throw Error(path.toStdString() + ": cannot open for writing");
   auto lock = set->lock();
-  write_visible_csv(out, lock, canvas->t0(), canvas->t1());
+  write_visible_csv(out, lock, canvas->t0(), canvas->t1(), canvas->panel_filter());
 }
 
 void MainWindow::open_dialog() {

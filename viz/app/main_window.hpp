@@ -62,6 +62,10 @@ class MainWindow : public QMainWindow {
   void connect_live(const LiveOptions& options);
   /// The live source's status (a default one, not connected, before connect_live()).
   LiveStatus live_status() const { return live_source_ ? live_source_->status() : LiveStatus{}; }
+  /// Unchecks these streams in the Streams list as soon as they are listed (their data is still received).
+  void hide_streams(std::vector<std::string> names);
+  /// Reads the live source's status into the status bar and the Streams list (also on a timer).
+  void poll_live();
   /// Waits until every load and subprocess has finished (headless mode). Returns the errors seen.
   QStringList wait_idle();
   /// Shows the tab `name` (offline | live | kla).
@@ -85,7 +89,6 @@ class MainWindow : public QMainWindow {
   void show_kla(int sequence, int layer);
   PlotCanvas* current_canvas() const;
   SeriesSet* current_set();
-  void poll_live();
 
   std::size_t budget_;
   QString kalmanscan_;
@@ -94,6 +97,7 @@ class MainWindow : public QMainWindow {
   PlotCanvas* live_canvas_ = nullptr;
   HeatmapView* heatmap_ = nullptr;
   StreamList* stream_list_ = nullptr;
+  std::vector<std::string> start_hidden_;  // see hide_streams()
   QDockWidget* streams_dock_ = nullptr;
   QTabWidget* tabs_ = nullptr;
   QLabel* status_ = nullptr;

@@ -17,10 +17,12 @@ void put(std::string& line, double x) {
 
 }  // namespace
 
-void write_visible_csv(std::ostream& out, const SeriesSet::Lock& lock, double t0, double t1) {
+void write_visible_csv(std::ostream& out, const SeriesSet::Lock& lock, double t0, double t1,
+                       const std::function<bool(const std::string& panel)>& shown) {
   out << "panel,role,t,value,sigma,count,t_last,value_min,value_max,lower2_min,upper2_max\n";
   std::string line;
   for (std::size_t id = 0; id < lock.count(); ++id) {
+    if (shown && !shown(lock.info(id).panel)) continue;
     const Series& s = lock.series(id);
     const bool band = s.kind() == SeriesKind::band;
     const std::string prefix = lock.info(id).panel + "," + to_string(lock.info(id).role) + ",";

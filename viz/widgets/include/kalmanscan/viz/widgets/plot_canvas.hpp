@@ -48,6 +48,8 @@ class PlotCanvas : public QWidget {
   QImage render_image();
   /// Draws only the panels for which `shown(panel)` is true (all of them when it is empty), then redraws.
   void set_panel_filter(std::function<bool(const std::string& panel)> shown);
+  /// The filter set_panel_filter() set (empty: every panel is shown).
+  const std::function<bool(const std::string&)>& panel_filter() const { return shown_; }
   /// The panels the last paint drew, top to bottom.
   const std::vector<std::string>& painted_panels() const { return painted_; }
   /// Repaints counted since construction (tests check that idle means no repaint).
