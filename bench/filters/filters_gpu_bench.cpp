@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_timing.hpp"
 #include "bench_models.hpp"
 #include "gpu.hpp"
 #include "kalmanscan/filters/kalman.hpp"
@@ -40,17 +41,11 @@
 
 namespace {
 
+using kalmanscan::bench::median_gpu_ms;
+
 using namespace kalmanscan::filters;
 namespace kgpu = kalmanscan::filters::gpu;
 
-#define CHECK_CUDA(call)                                                                              \
-  do {                                                                                                \
-    const cudaError_t e_ = (call);                                                                    \
-    if (e_ != cudaSuccess) {                                                                          \
-      std::fprintf(stderr, "CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__);   \
-      std::exit(1);                                                                                   \
-    }                                                                                                 \
-  } while (0)
 
 /// Throws when a GPU call failed (the configuration's row reports it and the run goes on).
 void check(const kalmanscan::scan::Status& s, std::size_t failed, std::size_t steps) {
@@ -58,26 +53,6 @@ void check(const kalmanscan::scan::Status& s, std::size_t failed, std::size_t st
   if (failed != steps) throw std::runtime_error("breakdown at step " + std::to_string(failed));
 }
 
-/// Median of `reps` timings (ms) of f() with CUDA events, after one warm-up run.
-template <class F>
-double gpu_ms(int reps, F&& f) {
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  f();
-  std::vector<float> ms(reps);
-  for (int r = 0; r < reps; ++r) {
-    CHECK_CUDA(cudaEventRecord(start));
-    f();
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    CHECK_CUDA(cudaEventElapsedTime(&ms[r], start, stop));
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::nth_element(ms.begin(), ms.begin() + reps / 2, ms.end());
-  return ms[reps / 2];
-}
 
 /// Wall time (ms) of one run of f().
 template <class F>
@@ -91,14 +66,14 @@ template <class T>
 struct DeviceArray {
   T* p = nullptr;
   explicit DeviceArray(const std::vector<T>& h) : DeviceArray(h.size()) {
-    CHECK_CUDA(cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+    KS_BENCH_CHECK_CUDA(cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
   }
-  explicit DeviceArray(std::size_t count) { CHECK_CUDA(cudaMalloc(&p, count * sizeof(T) + 1)); }
+  explicit DeviceArray(std::size_t count) { KS_BENCH_CHECK_CUDA(cudaMalloc(&p, count * sizeof(T) + 1)); }
   DeviceArray(const DeviceArray&) = delete;
   ~DeviceArray() { cudaFree(p); }
   std::vector<T> host(std::size_t count) const {
     std::vector<T> h(count);
-    CHECK_CUDA(cudaMemcpy(h.data(), p, count * sizeof(T), cudaMemcpyDeviceToHost));
+    KS_BENCH_CHECK_CUDA(cudaMemcpy(h.data(), p, count * sizeof(T), cudaMemcpyDeviceToHost));
     return h;
   }
 };
@@ -259,8 +234,8 @@ void run_config(int n, std::size_t steps, const Options& opt) {
   auto gpu_rows = [&]<class T>(const char* prec, const char* impl, bool mixed, int fi) {
     GpuRun<T> g(in, steps);
     const int reps = reps_for(steps);
-    const double f_ms = gpu_ms(reps, [&] { g.filter(mixed); });
-    const double fs_ms = gpu_ms(reps, [&] {
+    const double f_ms = median_gpu_ms(reps, [&] { g.filter(mixed); });
+    const double fs_ms = median_gpu_ms(reps, [&] {
       g.filter(mixed);
       g.smooth(mixed);
     });
@@ -311,7 +286,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   cudaDeviceProp prop{};
-  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  KS_BENCH_CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s; CPU baselines up to T = %zu; times in ms (GPU: median, CUDA events; CPU: one run)\n",
               prop.name, opt.cpu_cap);
   std::printf("errors: normwise vs double (filtered means, smoothed means); speedup vs seq_cpu of the same precision\n");

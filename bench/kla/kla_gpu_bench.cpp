@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_timing.hpp"
 #include "kalmanscan/kla/cuda.hpp"
 #include "kalmanscan/kla/kla.hpp"
 #include "kalmanscan/scan/gpu.hpp"
@@ -22,15 +23,10 @@
 
 namespace {
 
+using kalmanscan::bench::median_gpu_ms;
+
 using kalmanscan::kla::Shape;
 
-#define CHECK_CUDA(x)                                                                      \
-  do {                                                                                     \
-    if (cudaError_t e_ = (x); e_ != cudaSuccess) {                                         \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                        \
-    }                                                                                      \
-  } while (0)
 
 void check(const kalmanscan::scan::Status& s) {
   if (!s.ok()) {
@@ -58,8 +54,8 @@ struct DeviceProblem {
 
   std::span<float> upload(const std::vector<float>& h) {
     float* d = nullptr;
-    CHECK_CUDA(cudaMalloc(&d, h.size() * sizeof(float)));
-    CHECK_CUDA(cudaMemcpy(d, h.data(), h.size() * sizeof(float), cudaMemcpyHostToDevice));
+    KS_BENCH_CHECK_CUDA(cudaMalloc(&d, h.size() * sizeof(float)));
+    KS_BENCH_CHECK_CUDA(cudaMemcpy(d, h.data(), h.size() * sizeof(float), cudaMemcpyHostToDevice));
     owned.push_back(d);
     return {d, h.size()};
   }
@@ -80,7 +76,7 @@ struct DeviceProblem {
     grad = {alloc(s.sequence_size()), alloc(s.sequence_size()), alloc(s.key_size()), alloc(s.key_size()),
             alloc(s.param_size()),    alloc(s.param_size()),    alloc(s.state_size()), alloc(s.state_size())};
     scratch_bytes = kalmanscan::kla::cuda::backward_scratch_bytes(s);
-    CHECK_CUDA(cudaMalloc(&scratch, std::max<std::size_t>(scratch_bytes, 1)));
+    KS_BENCH_CHECK_CUDA(cudaMalloc(&scratch, std::max<std::size_t>(scratch_bytes, 1)));
   }
   ~DeviceProblem() {
     for (float* p : owned) cudaFree(p);
@@ -88,33 +84,10 @@ struct DeviceProblem {
   }
 };
 
-// Median milliseconds of `repeats` runs of f (after one warm-up), timed with CUDA events.
-template <class F>
-double time_ms(int repeats, F&& f) {
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  f();
-  CHECK_CUDA(cudaDeviceSynchronize());
-  std::vector<double> ms;
-  for (int i = 0; i < repeats; ++i) {
-    CHECK_CUDA(cudaEventRecord(start));
-    f();
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    float t = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&t, start, stop));
-    ms.push_back(t);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
 
 std::size_t used_bytes() {
   std::size_t free_b = 0, total_b = 0;
-  CHECK_CUDA(cudaMemGetInfo(&free_b, &total_b));
+  KS_BENCH_CHECK_CUDA(cudaMemGetInfo(&free_b, &total_b));
   return total_b - free_b;
 }
 
@@ -161,7 +134,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   cudaDeviceProp prop{};
-  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  KS_BENCH_CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s\n", prop.name);
   std::vector<Shape> shapes = {{8, 1024, 1024, 16}, {8, 2048, 1024, 16}, {8, 2048, 2048, 16},
                                {8, 4096, 1024, 16}, {8, 2048, 1024, 64}, {1, 65536, 1024, 16}};
@@ -172,14 +145,14 @@ int main(int argc, char** argv) {
   FILE* csv = csv_path ? std::fopen(csv_path, "w") : nullptr;
   if (csv) std::fprintf(csv, "B,L,M,S,forward_ms,forward_backward_ms,forward_tokens_per_s,forward_backward_tokens_per_s,peak_bytes\n");
   for (const Shape& s : shapes) {
-    CHECK_CUDA(cudaDeviceSynchronize());
+    KS_BENCH_CHECK_CUDA(cudaDeviceSynchronize());
     const std::size_t before = used_bytes();
     std::size_t peak = 0;
     {
       DeviceProblem p(s);
       peak = used_bytes() - before;  // everything is allocated up front: inputs, outputs, gradients, scratch
-      const double f = time_ms(repeats, [&] { check(kalmanscan::kla::cuda::forward(p.in, p.out, nullptr)); });
-      const double fb = time_ms(repeats, [&] {
+      const double f = median_gpu_ms(repeats, [&] { check(kalmanscan::kla::cuda::forward(p.in, p.out, nullptr)); });
+      const double fb = median_gpu_ms(repeats, [&] {
         check(kalmanscan::kla::cuda::forward(p.in, p.out, nullptr));
         check(kalmanscan::kla::cuda::backward(p.in, p.cot, p.grad, p.scratch, p.scratch_bytes, nullptr));
       });

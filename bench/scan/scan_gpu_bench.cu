@@ -12,47 +12,20 @@
 #include <string>
 #include <vector>
 
+#include "cuda_timing.hpp"
 #include "kalmanscan/scan/gpu.hpp"
 
 namespace {
 
 using namespace kalmanscan::scan;
+using kalmanscan::bench::median_gpu_ms;
 
 struct Options {
   bool quick = false;
   std::string csv;
 };
 
-#define CHECK_CUDA(call)                                                                        \
-  do {                                                                                          \
-    const cudaError_t e_ = (call);                                                              \
-    if (e_ != cudaSuccess) {                                                                    \
-      std::fprintf(stderr, "CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-      std::exit(1);                                                                             \
-    }                                                                                           \
-  } while (0)
 
-/// Median of `reps` timings (ms) of f() with CUDA events, after one warm-up.
-template <class F>
-double median_ms(int reps, F&& f) {
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  f();
-  CHECK_CUDA(cudaDeviceSynchronize());
-  std::vector<float> ms(reps);
-  for (int r = 0; r < reps; ++r) {
-    CHECK_CUDA(cudaEventRecord(start));
-    f();
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    CHECK_CUDA(cudaEventElapsedTime(&ms[r], start, stop));
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::nth_element(ms.begin(), ms.begin() + reps / 2, ms.end());
-  return ms[reps / 2];
-}
 
 /// Fills n elements with bytes that make valid, non-trivial elements for every operator
 /// (small positive floats: |f| < 1 keeps affine prefixes bounded; exact operators take any bits).
@@ -87,27 +60,27 @@ void run_op(const char* name, bool floating, bool is_double, const Options& opt,
       if (n > (std::size_t(1) << 30)) continue;
       if (opt.quick && !(length == 1000 || length == 100000 || (batch == 1 && length >= 10000000))) continue;
       std::size_t free_b = 0, total_b = 0;
-      CHECK_CUDA(cudaMemGetInfo(&free_b, &total_b));
+      KS_BENCH_CHECK_CUDA(cudaMemGetInfo(&free_b, &total_b));
       std::size_t scratch = 0;
       if (!gpu::scan_scratch_bytes<Op>(batch, length, scratch).ok()) continue;
       const std::size_t bytes = n * sizeof(E);
       if (2 * bytes + scratch > free_b * 6 / 10) continue;
       void *d_in, *d_out, *d_scratch;
-      CHECK_CUDA(cudaMalloc(&d_in, bytes));
-      CHECK_CUDA(cudaMalloc(&d_out, bytes));
-      CHECK_CUDA(cudaMalloc(&d_scratch, scratch));
+      KS_BENCH_CHECK_CUDA(cudaMalloc(&d_in, bytes));
+      KS_BENCH_CHECK_CUDA(cudaMalloc(&d_out, bytes));
+      KS_BENCH_CHECK_CUDA(cudaMalloc(&d_scratch, scratch));
       fill_kernel<<<1024, 256>>>(static_cast<unsigned char*>(d_in), bytes, floating);
       if (is_double) {  // make every double a small positive number: take each 8-byte word's low bits
         std::vector<double> h(std::min<std::size_t>(n * sizeof(E) / 8, 1 << 20));
         for (std::size_t i = 0; i < h.size(); ++i) h[i] = 0.02 + double(i % 1000) * 1e-4;
         for (std::size_t off = 0; off < bytes; off += h.size() * 8)
-          CHECK_CUDA(cudaMemcpy(static_cast<char*>(d_in) + off, h.data(), std::min(h.size() * 8, bytes - off),
+          KS_BENCH_CHECK_CUDA(cudaMemcpy(static_cast<char*>(d_in) + off, h.data(), std::min(h.size() * 8, bytes - off),
                                 cudaMemcpyHostToDevice));
       }
-      CHECK_CUDA(cudaGetLastError());
+      KS_BENCH_CHECK_CUDA(cudaGetLastError());
       const int reps = n >= 100000000 ? 5 : 20;
       Status status;
-      const double scan_ms = median_ms(reps, [&] {
+      const double scan_ms = median_gpu_ms(reps, [&] {
         status = gpu::scan<Op>(static_cast<const E*>(d_in), static_cast<E*>(d_out), batch, length, Direction::forward,
                                nullptr, nullptr, d_scratch, scratch, nullptr);
       });
@@ -115,7 +88,7 @@ void run_op(const char* name, bool floating, bool is_double, const Options& opt,
         std::fprintf(stderr, "%s: %s\n", name, status.message.c_str());
         std::exit(1);
       }
-      const double copy_ms = median_ms(reps, [&] { CHECK_CUDA(cudaMemcpyAsync(d_out, d_in, bytes, cudaMemcpyDeviceToDevice)); });
+      const double copy_ms = median_gpu_ms(reps, [&] { KS_BENCH_CHECK_CUDA(cudaMemcpyAsync(d_out, d_in, bytes, cudaMemcpyDeviceToDevice)); });
       cudaFree(d_in), cudaFree(d_out), cudaFree(d_scratch);
       rows.push_back({name, batch, length, scan_ms, copy_ms, double(n) / (scan_ms * 1e-3),
                       2.0 * double(bytes) / (scan_ms * 1e-3) / 1e9, scan_ms / copy_ms});
@@ -146,7 +119,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   cudaDeviceProp prop{};
-  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  KS_BENCH_CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
   std::printf("%-22s %6s %10s %10s %10s %10s %9s %7s\n", "operator", "batch", "length", "scan ms", "copy ms", "Gelem/s",
               "GB/s", "x copy");
