@@ -126,7 +126,7 @@ TEST(SmoothChunked, OutOfCoreRunEqualsWholeRun) {
   const SmallLog log = make_small_log(3001, 5);
   write_file(dir / "model.json", log.model_json);
   write_file(dir / "log.csv", log.csv);
-  for (const char* mode : {"", "--filter-only"}) {
+  for (const char* mode : {"", "--filter-only", "--with-filtered"}) {
     std::vector<std::string> base = {"smooth", "-m", (dir / "model.json").string(), "-i", (dir / "log.csv").string(),
                                      "--covariance", "full", "--backend", "sequential"};
     if (*mode) base.push_back(mode);

@@ -24,15 +24,11 @@ void flush_line(std::ostream& out, std::string& line) {
 
 class CsvEstimateWriter final : public EstimateWriter {
  public:
-  CsvEstimateWriter(std::ostream& out, const std::vector<std::string>& names, CovarianceOutput cov)
-      : out_(out), n_(names.size()), cov_(cov) {
+  CsvEstimateWriter(std::ostream& out, const std::vector<std::string>& names, CovarianceOutput cov, bool with_filtered)
+      : out_(out), n_(names.size()), cov_(cov), with_filtered_(with_filtered) {
     line_ = "step,t";
-    for (const auto& s : names) line_ += "," + s;
-    if (cov_ != CovarianceOutput::none)
-      for (const auto& s : names) line_ += ",std_" + s;
-    if (cov_ == CovarianceOutput::full)
-      for (std::size_t i = 0; i < n_; ++i)
-        for (std::size_t j = i; j < n_; ++j) line_ += ",cov_" + names[i] + "_" + names[j];
+    append_header(names, "");
+    if (with_filtered_) append_header(names, "filt_");
     line_ += ",nis,nis_dof";
     flush_line(out_, line_);
   }
@@ -41,12 +37,8 @@ class CsvEstimateWriter final : public EstimateWriter {
     line_ += std::to_string(e.step);
     line_ += ',';
     append(line_, e.time);
-    for (std::size_t i = 0; i < n_; ++i) line_ += ',', append(line_, e.mean[i]);
-    if (cov_ != CovarianceOutput::none)
-      for (std::size_t i = 0; i < n_; ++i) line_ += ',', append(line_, std::sqrt(e.cov[i * n_ + i]));
-    if (cov_ == CovarianceOutput::full)
-      for (std::size_t i = 0; i < n_; ++i)
-        for (std::size_t j = i; j < n_; ++j) line_ += ',', append(line_, e.cov[i * n_ + j]);
+    append_values(e.mean, e.cov);
+    if (with_filtered_) append_values(e.filtered_mean, e.filtered_cov);
     line_ += ',';
     append(line_, e.nis);
     line_ += ',' + std::to_string(e.nis_dof);
@@ -54,38 +46,69 @@ class CsvEstimateWriter final : public EstimateWriter {
   }
 
  private:
+  /// <prefix><names>[,<prefix>std_<name>…][,<prefix>cov_<a>_<b>… (upper triangle)]
+  void append_header(const std::vector<std::string>& names, const std::string& prefix) {
+    for (const auto& s : names) line_ += "," + prefix + s;
+    if (cov_ != CovarianceOutput::none)
+      for (const auto& s : names) line_ += "," + prefix + "std_" + s;
+    if (cov_ == CovarianceOutput::full)
+      for (std::size_t i = 0; i < n_; ++i)
+        for (std::size_t j = i; j < n_; ++j) line_ += "," + prefix + "cov_" + names[i] + "_" + names[j];
+  }
+  /// The cells of one append_header block: mean, standard deviations, upper triangle of cov.
+  void append_values(const double* mean, const double* cov) {
+    for (std::size_t i = 0; i < n_; ++i) line_ += ',', append(line_, mean[i]);
+    if (cov_ != CovarianceOutput::none)
+      for (std::size_t i = 0; i < n_; ++i) line_ += ',', append(line_, std::sqrt(cov[i * n_ + i]));
+    if (cov_ == CovarianceOutput::full)
+      for (std::size_t i = 0; i < n_; ++i)
+        for (std::size_t j = i; j < n_; ++j) line_ += ',', append(line_, cov[i * n_ + j]);
+  }
+
   std::ostream& out_;
   std::size_t n_;
   CovarianceOutput cov_;
+  bool with_filtered_;
   std::string line_;
 };
 
 class RecordEstimateWriter final : public EstimateWriter {
  public:
   RecordEstimateWriter(std::ostream& out, std::size_t n, CovarianceOutput cov, proto::EstimateRecord::Kind kind,
-                       const std::string& source)
-      : writer_(out, proto::RecordFileHeader::ESTIMATES, source), n_(n), cov_(cov) {
+                       const std::string& source, bool with_filtered)
+      : writer_(out, proto::RecordFileHeader::ESTIMATES, source), n_(n), cov_(cov), with_filtered_(with_filtered) {
     record_.set_kind(kind);
   }
 
   void write(const Estimate& e) override {
     record_.set_step(e.step);
     record_.set_timestamp(e.time);
-    record_.mutable_mean()->Assign(e.mean, e.mean + n_);
-    record_.clear_covariance();
-    record_.clear_std_dev();
-    if (cov_ == CovarianceOutput::full) record_.mutable_covariance()->Assign(e.cov, e.cov + n_ * n_);
-    if (cov_ != CovarianceOutput::none)
-      for (std::size_t i = 0; i < n_; ++i) record_.add_std_dev(std::sqrt(e.cov[i * n_ + i]));
+    set(e.mean, e.cov, *record_.mutable_mean(), *record_.mutable_covariance(), *record_.mutable_std_dev());
+    if (with_filtered_)
+      set(e.filtered_mean, e.filtered_cov, *record_.mutable_filtered_mean(), *record_.mutable_filtered_covariance(),
+          *record_.mutable_filtered_std_dev());
     record_.set_nis(e.nis);
     record_.set_nis_dof(static_cast<std::uint32_t>(e.nis_dof));
     writer_.write(record_);
   }
 
  private:
+  using Doubles = google::protobuf::RepeatedField<double>;
+  /// One estimate's fields: the mean, the full covariance ("full") and the standard deviations
+  /// ("full" or "diagonal").
+  void set(const double* mean, const double* cov, Doubles& mean_out, Doubles& cov_out, Doubles& std_out) const {
+    mean_out.Assign(mean, mean + n_);
+    cov_out.Clear();
+    std_out.Clear();
+    if (cov_ == CovarianceOutput::full) cov_out.Assign(cov, cov + n_ * n_);
+    if (cov_ != CovarianceOutput::none)
+      for (std::size_t i = 0; i < n_; ++i) std_out.Add(std::sqrt(cov[i * n_ + i]));
+  }
+
   RecordWriter writer_;
   std::size_t n_;
   CovarianceOutput cov_;
+  bool with_filtered_;
   proto::EstimateRecord record_;
 };
 
@@ -99,13 +122,14 @@ CovarianceOutput parse_covariance_output(const std::string& text) {
 }
 
 std::unique_ptr<EstimateWriter> csv_estimate_writer(std::ostream& out, const std::vector<std::string>& state_names,
-                                                    CovarianceOutput covariance) {
-  return std::make_unique<CsvEstimateWriter>(out, state_names, covariance);
+                                                    CovarianceOutput covariance, bool with_filtered) {
+  return std::make_unique<CsvEstimateWriter>(out, state_names, covariance, with_filtered);
 }
 
 std::unique_ptr<EstimateWriter> record_estimate_writer(std::ostream& out, std::size_t state_dim, CovarianceOutput covariance,
-                                                       proto::EstimateRecord::Kind kind, const std::string& source) {
-  return std::make_unique<RecordEstimateWriter>(out, state_dim, covariance, kind, source);
+                                                       proto::EstimateRecord::Kind kind, const std::string& source,
+                                                       bool with_filtered) {
+  return std::make_unique<RecordEstimateWriter>(out, state_dim, covariance, kind, source, with_filtered);
 }
 
 CsvLogWriter::CsvLogWriter(std::ostream& out, const Model& model) : out_(out), model_(model) {

@@ -96,8 +96,9 @@ std::size_t bytes_per_step(const formats::Model& m) {
   return 8 * (3 * (m.measurement_dim() + m.control_dim() + 2) + 2 * (n + n * n) + 2) + 64;
 }
 
-/// Writes the estimates of a chunk (smoothed, or filtered when filter_only), calling
-/// `every_slice` after each 65536 steps (to move buffered text on, keeping memory small).
+/// Writes the estimates of a chunk (smoothed, or filtered when filter_only; the filtered ones
+/// are passed beside for a writer made with_filtered), calling `every_slice` after each 65536
+/// steps (to move buffered text on, keeping memory small).
 template <class Flush>
 void write_chunk(formats::EstimateWriter& writer, const filters::Measurements& meas, const filters::Trajectory& tr,
                  bool smoothed, Flush&& every_slice) {
@@ -106,7 +107,8 @@ void write_chunk(formats::EstimateWriter& writer, const filters::Measurements& m
   const auto& cov = smoothed ? tr.smoothed_cov : tr.filtered_cov;
   for (std::size_t t = 0; t < tr.steps; ++t) {
     writer.write({tr.first_step + t, meas.times.empty() ? double(tr.first_step + t) : meas.times[t], mean.data() + t * n,
-                  cov.data() + t * n * n, tr.nis[t], tr.nis_dof[t]});
+                  cov.data() + t * n * n, tr.nis[t], tr.nis_dof[t], tr.filtered_mean.data() + t * n,
+                  tr.filtered_cov.data() + t * n * n});
     if ((t + 1) % 65536 == 0) every_slice();
   }
 }
@@ -118,6 +120,9 @@ proto::SmoothSummary run_smooth(const SmoothJob& job) {
   double read_s = 0, compute_s = 0, write_s = 0;
   proto::SmoothSummary summary;
 
+  if (job.filter_only && job.with_filtered)
+    throw std::invalid_argument("--with-filtered writes the filtered estimates beside the smoothed ones; "
+                                "with --filter-only there are no smoothed ones (use one of the two)");
   const formats::Model model(formats::read_model_spec(job.model), job.model.string());
   const filters::Model fmodel = to_filters_model(model);
   const filters::Backend requested = filters::parse_backend(job.backend);
@@ -143,8 +148,9 @@ proto::SmoothSummary run_smooth(const SmoothJob& job) {
   if (dest) {
     const auto kind = job.filter_only ? proto::EstimateRecord::FILTERED : proto::EstimateRecord::SMOOTHED;
     writer = job.format == OutputFormat::csv
-                 ? formats::csv_estimate_writer(sink, model.state_names(), job.covariance)
-                 : formats::record_estimate_writer(sink, model.state_dim(), job.covariance, kind, "kalmanscan smooth");
+                 ? formats::csv_estimate_writer(sink, model.state_names(), job.covariance, job.with_filtered)
+                 : formats::record_estimate_writer(sink, model.state_dim(), job.covariance, kind, "kalmanscan smooth",
+                                                   job.with_filtered);
   }
 
   Progress progress(job.progress && reader->total_bytes() > (std::uint64_t(8) << 20));  // long inputs only

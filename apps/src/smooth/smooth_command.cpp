@@ -23,11 +23,17 @@ Runner smooth_command(CLI::App& sub) {
       "Filter and smooth a sensor log with a linear-Gaussian model.\n"
       "The log is CSV (a header names the columns; an empty cell or nan is missing) or a kalmanscan record\n"
       "file; logs longer than --chunk-steps are processed in chunks, spilling filtered results to a\n"
-      "temporary file, so memory stays bounded. Estimates go to --output (or stdout), a summary to stderr.");
+      "temporary file, so memory stays bounded. Estimates go to --output (or stdout), a summary to stderr:\n"
+      "one row (or record) per step with the smoothed mean and uncertainty (filtered with --filter-only;\n"
+      "both with --with-filtered).");
   sub.add_option("--model,-m", st->job.model, "model spec (.json, or protobuf text format)")->required()->check(CLI::ExistingFile);
   sub.add_option("--input,-i", st->job.input, "log: CSV or record file")->required()->check(CLI::ExistingFile);
   sub.add_option("--output,-o", st->output, "estimates file (written under a temporary name, renamed when complete); default stdout");
-  sub.add_flag("--filter-only", st->job.filter_only, "write filtered estimates; skip the smoother");
+  auto* filter_only = sub.add_flag("--filter-only", st->job.filter_only, "write filtered estimates; skip the smoother");
+  sub.add_flag("--with-filtered", st->job.with_filtered,
+               "also write each step's filtered estimate beside the smoothed one (CSV columns prefixed filt_, "
+               "record fields filtered_*)")
+      ->excludes(filter_only);
   sub.add_option("--backend", st->job.backend, "auto | cpu | sequential | threaded | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "sequential", "threaded", "cuda", "gpu"}))
       ->capture_default_str();

@@ -29,6 +29,7 @@ struct SmoothJob {
   std::optional<std::filesystem::path> output;
   std::ostream* output_stream = nullptr;
   bool filter_only = false;
+  bool with_filtered = false;  ///< also write each step's filtered estimate beside the smoothed one
   std::string backend = "auto";   ///< auto | cpu | sequential | threaded | cuda
   std::string precision = "f64";  ///< f64 | f32
   formats::CovarianceOutput covariance = formats::CovarianceOutput::diagonal;

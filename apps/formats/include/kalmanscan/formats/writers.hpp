@@ -19,6 +19,7 @@ enum class CovarianceOutput { full, diagonal, none };
 CovarianceOutput parse_covariance_output(const std::string& text);
 
 /// One step's estimate: `mean` holds n numbers, `cov` n·n row-major (read only as the output asks).
+/// `filtered_mean`/`filtered_cov` (same shapes) are read only by a writer made with_filtered.
 struct Estimate {
   std::uint64_t step = 0;
   double time = 0;
@@ -26,6 +27,8 @@ struct Estimate {
   const double* cov = nullptr;
   double nis = 0;
   int nis_dof = 0;
+  const double* filtered_mean = nullptr;
+  const double* filtered_cov = nullptr;
 };
 
 class EstimateWriter {
@@ -35,12 +38,15 @@ class EstimateWriter {
 };
 
 /// CSV with the header  step,t,<state names>[,std_<name>…][,cov_<a>_<b>… (upper triangle)],nis,nis_dof
-/// (std_ columns for "diagonal" and "full", cov_ columns for "full").
+/// (std_ columns for "diagonal" and "full", cov_ columns for "full"). `with_filtered` adds the
+/// same block for the filtered estimate, every column prefixed filt_, before nis.
 std::unique_ptr<EstimateWriter> csv_estimate_writer(std::ostream& out, const std::vector<std::string>& state_names,
-                                                    CovarianceOutput covariance);
-/// A record file of EstimateRecord messages of the given kind.
+                                                    CovarianceOutput covariance, bool with_filtered = false);
+/// A record file of EstimateRecord messages of the given kind; `with_filtered` also fills the
+/// filtered_* fields.
 std::unique_ptr<EstimateWriter> record_estimate_writer(std::ostream& out, std::size_t state_dim, CovarianceOutput covariance,
-                                                       proto::EstimateRecord::Kind kind, const std::string& source);
+                                                       proto::EstimateRecord::Kind kind, const std::string& source,
+                                                       bool with_filtered = false);
 
 /// Writes LogRecords as the CSV that CsvReader reads for `model`: one line per record, with the
 /// time column, the sensor column (when the model has one), every sensor column (empty unless
