@@ -80,26 +80,26 @@ __device__ E load_published(const E* p) {
   return e;
 }
 
-/// __shfl_down_sync / __shfl_up_sync of a whole element, word by word.
-template <class E>
-__device__ E shuffle_down(const E& e, unsigned delta) {
+/// Moves an element between lanes word by word; `shuffle` is one of the __shfl_*_sync intrinsics
+/// applied to a 32-bit word.
+template <class E, class Shuffle>
+__device__ E shuffle_words(const E& e, Shuffle shuffle) {
   unsigned words[sizeof(E) / 4];
   std::memcpy(words, &e, sizeof(E));
 #pragma unroll
-  for (int w = 0; w < int(sizeof(E) / 4); ++w) words[w] = __shfl_down_sync(0xffffffffu, words[w], delta);
+  for (int w = 0; w < int(sizeof(E) / 4); ++w) words[w] = shuffle(words[w]);
   E out;
   std::memcpy(&out, words, sizeof(E));
   return out;
 }
+/// __shfl_down_sync / __shfl_up_sync of a whole element.
+template <class E>
+__device__ E shuffle_down(const E& e, unsigned delta) {
+  return shuffle_words(e, [delta](unsigned w) { return __shfl_down_sync(0xffffffffu, w, delta); });
+}
 template <class E>
 __device__ E shuffle_up(const E& e, unsigned delta) {
-  unsigned words[sizeof(E) / 4];
-  std::memcpy(words, &e, sizeof(E));
-#pragma unroll
-  for (int w = 0; w < int(sizeof(E) / 4); ++w) words[w] = __shfl_up_sync(0xffffffffu, words[w], delta);
-  E out;
-  std::memcpy(&out, words, sizeof(E));
-  return out;
+  return shuffle_words(e, [delta](unsigned w) { return __shfl_up_sync(0xffffffffu, w, delta); });
 }
 
 /// Warp 0: the exclusive prefix of tile k (> 0) of the sequence whose tiles start at `first`,
