@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "channel.hpp"
+#include "index.hpp"
 #include "kalmanscan/kla/kla.hpp"
 #include "kalmanscan/scan/parallel.hpp"
 #include "plan.hpp"
@@ -11,11 +12,6 @@ namespace kalmanscan::kla {
 
 namespace detail {
 namespace {
-
-template <class T>
-T at_or_zero(std::span<const T> x, std::size_t i) {
-  return x.empty() ? T(0) : x[i];
-}
 
 // The step-by-step backward of all channels, checkpointed: the time axis is cut into chunks of
 // K tokens; one forward sweep stores every channel's state before each chunk; then the chunks

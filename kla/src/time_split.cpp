@@ -3,17 +3,13 @@
 #include <algorithm>
 #include <vector>
 
+#include "index.hpp"
 #include "kalmanscan/scan/scan.hpp"
 #include "operators.hpp"
 
 namespace kalmanscan::kla::detail {
 
 namespace {
-
-template <class T>
-T at_or_zero(std::span<const T> x, std::size_t i) {
-  return x.empty() ? T(0) : x[i];
-}
 
 // The slots s0 … s0 + n - 1 of a channel as one tile of `lanes` lanes (the rest padding).
 template <class T>
