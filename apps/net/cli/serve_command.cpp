@@ -28,6 +28,9 @@ Runner serve_command(CLI::App& sub) {
   sub.add_option("--model,-m", st->model, "default model spec for streams opened without one")->check(CLI::ExistingFile);
   sub.add_option("--record", st->record, "record every accepted measurement to DIR/<stream>.<id>.ksrec")
       ->check(CLI::ExistingDirectory);
+  sub.add_option("--record-queue-bytes", st->opt.record_queue_bytes,
+                 "recorded bytes the writer thread may be behind (also what a crash may lose)")
+      ->capture_default_str();
   sub.add_option("--token-file", st->token_file, "file whose first line is the shared secret")->check(CLI::ExistingFile);
   sub.add_option("--max-frame-bytes", st->opt.max_frame_bytes, "largest frame accepted")->capture_default_str();
   sub.add_option("--max-connections", st->opt.max_connections, "connections at once")->capture_default_str();

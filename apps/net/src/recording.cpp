@@ -1,7 +1,6 @@
 #include "kalmanscan/net/recording.hpp"
 
 #include <fcntl.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -44,8 +43,9 @@ struct Recording::Buffer {
   Buffer(const std::string& source) : writer(out, proto::RecordFileHeader::LOG, source) {}
 };
 
-Recording::Recording(const std::filesystem::path& stem, const proto::ModelSpec& model, const std::string& source)
-    : path_(stem.string() + ".ksrec") {
+Recording::Recording(RecordingWriter& writer, const std::filesystem::path& stem, const proto::ModelSpec& model,
+                     const std::string& source)
+    : writer_(writer), path_(stem.string() + ".ksrec") {
   const std::filesystem::path model_path = stem.string() + ".model.json";
   {
     std::ofstream m(model_path, std::ios::binary | std::ios::trunc);
@@ -53,9 +53,10 @@ Recording::Recording(const std::filesystem::path& stem, const proto::ModelSpec& 
     m.flush();
     if (!m) throw recording_error(model_path, "cannot write the model spec");
   }
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw recording_error(path_, "cannot create");
-  buffer_ = std::make_unique<Buffer>(source);
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw recording_error(path_, "cannot create");
+  file_ = writer_.adopt(fd, path_);
+  buffer_ = std::make_unique<Buffer>(source);  // writes the preamble into the buffer
   flush();
 }
 
@@ -74,34 +75,18 @@ void Recording::append(const proto::LogRecord& record) {
 }
 
 void Recording::flush() {
-  if (fd_ < 0 || !buffer_) return;
-  std::string& data = buffer_->sink.data;
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      data.erase(0, done);
-      throw recording_error(path_, "write failed");
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  data.clear();
+  if (file_) writer_.submit(file_, buffer_->sink.data);
 }
 
 void Recording::close() {
-  if (fd_ < 0) return;
-  const int fd = fd_;
-  struct Closer {
-    int fd;
-    int* member;
-    ~Closer() {
-      ::close(fd);
-      *member = -1;
-    }
-  } closer{fd, &fd_};
-  flush();
-  if (::fsync(fd) != 0) throw recording_error(path_, "fsync failed");
+  if (!file_) return;
+  const auto file = std::move(file_);
+  struct Closer {  // queue the close even when the last flush throws
+    RecordingWriter& writer;
+    const std::shared_ptr<RecordingWriter::File>& file;
+    ~Closer() { writer.close(file); }
+  } closer{writer_, file};
+  writer_.submit(file, buffer_->sink.data);
 }
 
 }  // namespace kalmanscan::net

@@ -30,6 +30,7 @@ void check_options(const ServerOptions& o) {
   positive(o.max_streams_total, "max_streams_total");
   positive(o.max_state_dim, "max_state_dim");
   positive(o.send_queue_bytes, "send_queue_bytes");
+  positive(o.record_queue_bytes, "record_queue_bytes");
   if (o.max_frame_bytes < 64 || o.max_frame_bytes > max_max_frame_bytes)
     throw Error("server option max_frame_bytes: expected 64 to " + std::to_string(max_max_frame_bytes) +
                 ", found " + std::to_string(o.max_frame_bytes));
@@ -77,6 +78,7 @@ Server::Impl::Impl(ServerOptions options) : opt(std::move(options)) {
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) throw Error("server: cannot listen on " + opt.host + ":" + std::to_string(opt.port) + ": " + ec.message());
   port = acceptor.local_endpoint().port();
+  if (!opt.record_dir.empty()) writer = std::make_unique<RecordingWriter>(opt.record_queue_bytes);
 }
 
 void Server::Impl::accept() {
@@ -226,7 +228,7 @@ void Server::Impl::on_open(Session& s, std::uint64_t req, const proto::OpenStrea
   st->info.set_smoothing_lag(open.smoothing_lag());
   *st->info.mutable_model() = model->spec();
   if (!opt.record_dir.empty())
-    st->recording = std::make_unique<Recording>(opt.record_dir / (open.name() + "." + std::to_string(id)),
+    st->recording = std::make_unique<Recording>(*writer, opt.record_dir / (open.name() + "." + std::to_string(id)),
                                                 model->spec(), "kalmanscan serve: stream " + open.name());
 
   streams.emplace(id, st);
@@ -360,7 +362,7 @@ void Server::Impl::drain() {
     }
   }
 
-  // 2. Hand the recordings to the OS before any estimate of this batch leaves.
+  // 2. Hand the batch's records to the writer thread (no system call here; see recording.hpp).
   for (Stream* st : touched) {
     st->dirty = false;
     try {
@@ -473,6 +475,8 @@ void Server::run(bool handle_signals) {
   m.accept();
   m.arm_tick();
   m.io.run();
+  // Every stream is closed by now: wait until the recordings are written, fsync'ed and closed.
+  if (m.writer) m.writer->finish();
 }
 
 void Server::start() {

@@ -18,6 +18,7 @@
 #include "kalmanscan/net/frame.hpp"
 #include "kalmanscan/net/protocol.hpp"
 #include "kalmanscan/net/recording.hpp"
+#include "kalmanscan/net/recording_writer.hpp"
 #include "kalmanscan/net/server.hpp"
 #include "kalmanscan/net/stream_filter.hpp"
 #include "kalmanscan/stream.pb.h"
@@ -124,6 +125,9 @@ struct Server::Impl {
   std::shared_ptr<Stream> find_stream(std::uint64_t id, std::uint64_t seq);
 
   ServerOptions opt;
+  /// Writes the recordings (null without record_dir); declared before the streams, whose
+  /// recordings use it, so it outlives them.
+  std::unique_ptr<RecordingWriter> writer;
   asio::io_context io;
   tcp::acceptor acceptor{io};
   asio::signal_set signals{io};
@@ -141,7 +145,7 @@ struct Server::Impl {
   // drain()'s working storage, kept so that a steady flow allocates nothing.
   std::vector<StreamFilter::Output> outputs;  ///< one per batch slot
   std::vector<std::size_t> accepted;          ///< batch slots whose update succeeded
-  std::vector<Stream*> touched;               ///< recorded streams with unflushed records
+  std::vector<Stream*> touched;               ///< recorded streams with records not yet handed to the writer
   proto::ServerFrame estimate_frame;
   std::string framed;
   bool drain_posted = false;

@@ -10,7 +10,8 @@
 // posted to the io thread; the drain runs once the handlers already due (reads of other
 // connections) have run, so under load it gathers the pending updates of many streams, and a lone
 // update is answered at once (no timer, no waiting for a batch to fill). A drain applies its
-// updates in arrival order, flushes the recordings it touched (recording.hpp), then queues the
+// updates in arrival order, hands the records of the recordings it touched to the recording
+// writer thread (recording.hpp; the estimates do not wait for the write), then queues the
 // estimates. Any other frame first drains what is pending, so replies keep request order.
 //
 // Send queues and the drop policy: each connection has one queue of serialized frames, bounded by
@@ -52,6 +53,9 @@ struct ServerOptions {
   std::shared_ptr<const formats::Model> default_model;
   std::string token;                       ///< shared secret; empty = no authentication
   std::filesystem::path record_dir;        ///< empty = no recording
+  /// Recorded bytes handed to the writer thread and not yet written, at most (the io thread
+  /// waits beyond it); also what a crash of the process may lose of the answered records.
+  std::size_t record_queue_bytes = 1u << 20;
   std::size_t max_frame_bytes = default_max_frame_bytes;
   std::size_t max_connections = 1024;
   std::size_t max_streams_per_connection = 1024;
