@@ -15,6 +15,7 @@
 #include "kalmanscan/kla/torch/export.hpp"
 #include "kalmanscan/kla/torch/kla_stats.hpp"
 #include "kalmanscan/kla/torch/model.hpp"
+#include "kalmanscan/kla/torch/multi_tensor_step.hpp"
 #include "kalmanscan/kla/torch/tasks.hpp"
 
 namespace kalmanscan::kla::nn {
@@ -171,9 +172,16 @@ struct Tensors {
   Tensor tokens, targets;
 };
 
+// The batch on the device. For CUDA through page-locked memory and an asynchronous copy: a copy
+// from pageable memory would wait for every kernel queued before it, a device synchronisation per
+// batch. (LibTorch's caching host allocator keeps the page-locked block until the copy has run.)
 Tensors to_tensors(const Batch& b, const torch::Device& device) {
   auto t = [&](const std::vector<std::int64_t>& v) {
-    return torch::from_blob(const_cast<std::int64_t*>(v.data()), {b.B, b.L}, torch::kLong).to(device, false, true);
+    const Tensor host = torch::from_blob(const_cast<std::int64_t*>(v.data()), {b.B, b.L}, torch::kLong);
+    if (!device.is_cuda()) return host.to(device, false, true);
+    Tensor pinned = torch::empty({b.B, b.L}, torch::TensorOptions(torch::kLong).pinned_memory(true));
+    pinned.copy_(host);
+    return pinned.to(device, /*non_blocking=*/true);
   };
   return {t(b.tokens), t(b.targets)};
 }
@@ -183,19 +191,30 @@ Tensor token_loss(const Tensor& logits, const Tensor& targets) {
                           F::CrossEntropyFuncOptions().ignore_index(ignore));
 }
 
-// Counts of correct tokens / asked tokens and fully correct sequences.
-struct Accuracy {
-  double correct = 0, asked = 0, sequences_correct = 0, sequences = 0;
+// Counts of correct tokens / asked tokens and fully correct sequences, summed on the logits'
+// device and read back to the host only when asked (once per log window or evaluation).
+class Accuracy {
+ public:
   void add(const Tensor& logits, const Tensor& targets) {
     const Tensor asked_mask = targets != ignore;
     const Tensor right = (logits.argmax(-1) == targets) & asked_mask;
-    correct += double(right.sum().item<std::int64_t>());
-    asked += double(asked_mask.sum().item<std::int64_t>());
-    sequences_correct += double((right == asked_mask).all(1).sum().item<std::int64_t>());
-    sequences += double(targets.size(0));
+    const Tensor counts = torch::stack({right.sum(), asked_mask.sum(), (right == asked_mask).all(1).sum()});
+    counts_ = counts_.defined() ? counts_ + counts : counts;
+    sequences_ += double(targets.size(0));
   }
-  double token() const { return asked > 0 ? correct / asked : 0.0; }
-  double sequence() const { return sequences > 0 ? sequences_correct / sequences : 0.0; }
+  struct Values {
+    double token = 0, sequence = 0;
+  };
+  Values read() const {
+    if (!counts_.defined()) return {};
+    const Tensor c = counts_.to(torch::kCPU, torch::kDouble);
+    const double correct = c[0].item<double>(), asked = c[1].item<double>(), sequences_correct = c[2].item<double>();
+    return {asked > 0 ? correct / asked : 0.0, sequences_ > 0 ? sequences_correct / sequences_ : 0.0};
+  }
+
+ private:
+  Tensor counts_;  // [correct tokens, asked tokens, correct sequences], int64
+  double sequences_ = 0;
 };
 
 EvalResult evaluate(Tagger& model, const Task& task, const TrainConfig& c, std::int64_t length, std::int64_t step,
@@ -214,7 +233,8 @@ EvalResult evaluate(Tagger& model, const Task& task, const TrainConfig& c, std::
     acc.add(logits, b.targets);
   }
   model->train();
-  return {step, length, batches ? loss_sum / double(batches) : 0.0, acc.token(), acc.sequence()};
+  const Accuracy::Values a = acc.read();
+  return {step, length, batches ? loss_sum / double(batches) : 0.0, a.token, a.sequence};
 }
 
 double learning_rate(const TrainConfig& c, std::int64_t step) {
@@ -289,7 +309,7 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
                                  torch::optim::AdamWOptions(c.lr).weight_decay(c.weight_decay).betas({0.9, 0.98})));
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
                                     torch::optim::AdamWOptions(c.lr).weight_decay(0.0).betas({0.9, 0.98})));
-  torch::optim::AdamW optimizer(std::move(groups));
+  MultiTensorAdamW optimizer(std::move(groups));
   std::vector<Tensor> trainable = decay;
   trainable.insert(trainable.end(), no_decay.begin(), no_decay.end());
 
@@ -318,6 +338,24 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
   Accuracy window_acc;
   std::int64_t window = 0;
   double lr = c.lr;
+  // The training losses stay on the device until read back here, once per log window, evaluation
+  // and checkpoint (a read per step would synchronise the device every step); a non-finite loss
+  // is reported with its step before anything is logged or saved after it.
+  std::vector<Tensor> pending_losses;
+  auto read_back_losses = [&] {
+    if (pending_losses.empty()) return;
+    const Tensor values = torch::stack(pending_losses).to(torch::kCPU, torch::kDouble);
+    const std::int64_t first = summary.steps - std::int64_t(pending_losses.size());
+    pending_losses.clear();
+    for (std::int64_t i = 0; i < values.size(0); ++i) {
+      const double v = values[i].item<double>();
+      if (!std::isfinite(v))
+        throw TrainError("train: the loss is " + std::to_string(v) + " at step " + std::to_string(first + i) + " (" +
+                         c.mixer + ", lr " + std::to_string(learning_rate(c, first + i)) + ")");
+      summary.losses.push_back(v);
+      window_loss += v;
+    }
+  };
   model->train();
   for (std::int64_t step = summary.first_step; step < c.steps; ++step) {
     lr = learning_rate(c, step);
@@ -325,29 +363,25 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
     const Tensors b = to_tensors(task.sample(c.batch, c.seq_len, train_seed, std::uint64_t(step * c.batch)), device);
     const Tensor logits = model->forward(b.tokens);
     const Tensor loss = token_loss(logits, b.targets);
-    const double loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value))
-      throw TrainError("train: the loss is " + std::to_string(loss_value) + " at step " + std::to_string(step) +
-                       " (" + c.mixer + ", lr " + std::to_string(lr) + ")");
-    optimizer.zero_grad();
+    clear_grads(trainable);
     loss.backward();
-    if (c.grad_clip > 0) torch::nn::utils::clip_grad_norm_(trainable, c.grad_clip);
+    if (c.grad_clip > 0) clip_grad_norm_without_sync(trainable, c.grad_clip);
     optimizer.step();
-    summary.losses.push_back(loss_value);
+    pending_losses.push_back(loss.detach());
     summary.steps = step + 1;
-    window_loss += loss_value;
     window_acc.add(logits.detach(), b.targets);
     ++window;
 
     const bool last = step + 1 == c.steps;
     if ((step + 1) % c.log_every == 0 || last) {
-      log.row(step + 1, "train", c.seq_len, window_loss / double(window), window_acc.token(), window_acc.sequence(), lr,
-              elapsed());
+      read_back_losses();
+      const Accuracy::Values acc = window_acc.read();
+      log.row(step + 1, "train", c.seq_len, window_loss / double(window), acc.token, acc.sequence, lr, elapsed());
       if (progress) {
         const double rate = double(step + 1 - summary.first_step) / std::max(elapsed(), 1e-9);
         std::ostringstream line;
         line << "step " << step + 1 << "/" << c.steps << "  loss " << std::setprecision(4) << window_loss / double(window)
-             << "  acc " << std::fixed << std::setprecision(1) << 100 * window_acc.token() << "%";
+             << "  acc " << std::fixed << std::setprecision(1) << 100 * acc.token << "%";
         if (!summary.evals.empty())
           line << "  held-out@" << summary.evals.back().length << " " << 100 * summary.evals.back().token_accuracy << "%";
         line << "  " << std::setprecision(1) << rate << " it/s  eta " << duration(double(c.steps - step - 1) / rate);
@@ -358,6 +392,7 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
       window = 0;
     }
     if ((step + 1) % c.eval_every == 0 || last) {
+      read_back_losses();
       bool reached = false;
       for (std::int64_t len : lengths) {
         const EvalResult r = evaluate(model, task, c, len, step + 1, device);
@@ -371,9 +406,12 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
         break;
       }
     }
-    if (!checkpoint_path.empty() && c.checkpoint_every > 0 && (step + 1) % c.checkpoint_every == 0)
+    if (!checkpoint_path.empty() && c.checkpoint_every > 0 && (step + 1) % c.checkpoint_every == 0) {
+      read_back_losses();
       save_checkpoint(checkpoint_path, model, &optimizer, step + 1);
+    }
   }
+  read_back_losses();
   if (progress) *progress << '\n';
   if (c.steps == summary.first_step)  // nothing to train (e.g. --steps 0 with --resume): evaluate once
     for (std::int64_t len : lengths) summary.evals.push_back(evaluate(model, task, c, len, summary.steps, device));
