@@ -8,6 +8,7 @@
 #include <Eigen/Cholesky>
 
 #include "checks.hpp"
+#include "kalmanscan/filters/kalman_steps.hpp"
 #include "steps.hpp"
 
 namespace kalmanscan::filters {
@@ -43,53 +44,49 @@ StackedMeasurement<T> stack_measurement(const Model& model, const Measurements& 
 
 template <class T>
 Gaussian<T> predict(const Gaussian<T>& state, const Transition& tr, const Eigen::VectorXd& u) {
-  const MatX<T> F = tr.F.cast<T>();
+  steps::Workspace<T> ws;
   Gaussian<T> r;
-  r.mean = F * state.mean;
-  if (tr.B.size() && u.size()) r.mean += (tr.B * u).cast<T>();
-  if (tr.c.size()) r.mean += tr.c.cast<T>();
-  // P⁻ = F P Fᵀ + Q, symmetrised.
-  const MatX<T> P = F * state.cov * F.transpose() + tr.Q.cast<T>();
-  r.cov = T(0.5) * (P + P.transpose());
+  steps::predict(tr.F, tr.Q, tr.B, u, tr.c, state.mean, state.cov, r.mean, r.cov, ws);
   return r;
 }
 
+namespace {
+/// innovate(), leaving S's factorisation and H P⁻ in `ws` for the update.
 template <class T>
-Innovation<T> innovate(const Gaussian<T>& predicted, const StackedMeasurement<T>& z, std::size_t step) {
+Innovation<T> innovate_into(const Gaussian<T>& predicted, const StackedMeasurement<T>& z, std::size_t step,
+                            steps::Workspace<T>& ws) {
   Innovation<T> in;
   in.dof = z.dim();
   if (in.dof == 0) return in;
-  // ν = y - H m⁻,  S = H P⁻ Hᵀ + R.
-  in.nu = z.y - z.H * predicted.mean;
-  in.S = z.H * predicted.cov * z.H.transpose() + z.R;
-  in.S = T(0.5) * (in.S + in.S.transpose()).eval();
-  const Eigen::LLT<MatX<T>> llt(in.S);
-  if (llt.info() != Eigen::Success || !in.S.allFinite())
+  const steps::InnovationStatus status = steps::innovate(predicted.mean, predicted.cov, z.H, z.y, z.R, ws);
+  if (status == steps::InnovationStatus::not_positive_definite)
     fail(step, "innovation covariance S (" + dims(in.dof, in.dof) + ") is not positive definite");
-  // NIS = νᵀ S⁻¹ ν = |L⁻¹ ν|², log det S = 2 Σ log L_ii.
-  const VecX<T> w = llt.matrixL().solve(in.nu);
-  in.nis = w.squaredNorm();
+  if (status == steps::InnovationStatus::not_finite) fail(step, "innovation ν (" + dims(in.dof, 1) + ") is not finite");
+  in.nu = ws.nu;
+  in.S = ws.S;
+  in.nis = ws.nis;
+  // log p(y) = -½ (NIS + log det S + m log 2π), log det S = 2 Σ log L_ii.
   double logdet = 0.0;
-  for (int i = 0; i < in.dof; ++i) logdet += 2.0 * std::log(double(llt.matrixL()(i, i)));
+  for (int i = 0; i < in.dof; ++i) logdet += 2.0 * std::log(double(ws.llt.matrixL()(i, i)));
   in.log_likelihood = -0.5 * (double(in.nis) + logdet + in.dof * std::log(2.0 * std::numbers::pi));
   if (!std::isfinite(in.log_likelihood)) fail(step, "innovation ν (" + dims(in.dof, 1) + ") is not finite");
   return in;
+}
+}  // namespace
+
+template <class T>
+Innovation<T> innovate(const Gaussian<T>& predicted, const StackedMeasurement<T>& z, std::size_t step) {
+  steps::Workspace<T> ws;
+  return innovate_into(predicted, z, step, ws);
 }
 
 template <class T>
 Gaussian<T> update(const Gaussian<T>& predicted, const StackedMeasurement<T>& z, std::size_t step,
                    Innovation<T>* innovation) {
-  Innovation<T> in = innovate(predicted, z, step);
+  steps::Workspace<T> ws;
+  Innovation<T> in = innovate_into(predicted, z, step, ws);
   Gaussian<T> r = predicted;
-  if (in.dof > 0) {
-    // K = P⁻ Hᵀ S⁻¹, i.e. Kᵀ = S⁻¹ H P⁻ (S symmetric), solved with the LLT of S.
-    const MatX<T> K = in.S.llt().solve(z.H * predicted.cov).transpose();
-    r.mean = predicted.mean + K * in.nu;
-    // Joseph form: (I - K H) P⁻ (I - K H)ᵀ + K R Kᵀ.
-    const MatX<T> IKH = MatX<T>::Identity(predicted.cov.rows(), predicted.cov.cols()) - K * z.H;
-    const MatX<T> P = IKH * predicted.cov * IKH.transpose() + K * z.R * K.transpose();
-    r.cov = T(0.5) * (P + P.transpose());
-  }
+  if (in.dof > 0) steps::joseph_update(predicted.mean, predicted.cov, z.H, z.R, ws, r.mean, r.cov);
   if (innovation) *innovation = std::move(in);
   return r;
 }

@@ -1,9 +1,8 @@
 #include "kalmanscan/filters/rts.hpp"
 
-#include <Eigen/Cholesky>
-
 #include "checks.hpp"
 #include "kalmanscan/filters/kalman.hpp"
+#include "kalmanscan/filters/kalman_steps.hpp"
 #include "steps.hpp"
 
 namespace kalmanscan::filters {
@@ -12,14 +11,11 @@ template <class T>
 Gaussian<T> rts_step(const Gaussian<T>& filtered, const Gaussian<T>& smoothed_next, const Transition& tr,
                      const Eigen::VectorXd& u, MatX<T>* cross) {
   const Gaussian<T> pred = predict(filtered, tr, u);
-  // Gᵀ = (P⁻)⁺ F P by a pivoted LDLᵀ solve (zero pivots give zero components).
-  const MatX<T> FP = tr.F.cast<T>() * filtered.cov;
-  const MatX<T> G = pred.cov.ldlt().solve(FP).transpose();
+  steps::Workspace<T> ws;
   Gaussian<T> r;
-  r.mean = filtered.mean + G * (smoothed_next.mean - pred.mean);
-  const MatX<T> P = filtered.cov + G * (smoothed_next.cov - pred.cov) * G.transpose();
-  r.cov = T(0.5) * (P + P.transpose());
-  if (cross) *cross = smoothed_next.cov * G.transpose();
+  steps::rts_step(tr.F, filtered.mean, filtered.cov, pred.mean, pred.cov, smoothed_next.mean, smoothed_next.cov, r.mean,
+                  r.cov, ws);
+  if (cross) *cross = smoothed_next.cov * ws.G.transpose();
   return r;
 }
 

@@ -3,16 +3,12 @@
 // vector and matrix lives inline (an update allocates nothing once the window is full); with
 // Eigen::Dynamic the same code serves any size from the heap.
 //
-// The equations are those of the filters library's functional steps, which the tests use as the
-// reference (tests/net/stream_filter_test.cpp runs both capacities against them):
-//  - predict (filters/kalman.cpp):  m⁻ = F m + B u + c,  P⁻ = F P Fᵀ + Q (symmetrised);
-//  - stack_measurement: the components measured at the step, sensor by sensor in model order,
-//    y = z − d, H and R restricted to them (R block-diagonal across sensors);
-//  - update in Joseph form: ν = y − H m⁻, S = H P⁻ Hᵀ + R, K = P⁻ Hᵀ S⁻¹ (solved with the LLT of
-//    S), m = m⁻ + K ν, P = (I − K H) P⁻ (I − K H)ᵀ + K R Kᵀ, NIS = |L⁻¹ ν|²;
-//  - rts_step (filters/rts.cpp): G = P F_{+}ᵀ (P⁻_{+})⁺ by an LDLᵀ solve, m_s = m + G (m_s,+ − m⁻_{+}),
-//    P_s = P + G (P_s,+ − P⁻_{+}) Gᵀ; the next step's stored prediction is exactly the one
-//    rts_step would recompute.
+// The numerics are the filters library's step functions (kalmanscan/filters/kalman_steps.hpp:
+// predict, innovate, joseph_update, rts_step), instantiated for these capacities; this file
+// keeps only the service's own logic: the window of steps, stacking the measured components of
+// the current step, and the fixed-lag backward pass over the window, whose stored predictions
+// are exactly the ones rts_step is given offline. The tests (tests/net/stream_filter_test.cpp)
+// run both capacities against the library's sequential filter and RTS smoother.
 #pragma once
 
 #include <cmath>
@@ -21,10 +17,10 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Cholesky>
 #include <Eigen/Core>
 
 #include "filters_model.hpp"
+#include "kalmanscan/filters/kalman_steps.hpp"
 #include "kalmanscan/filters/model.hpp"
 #include "kalmanscan/net/error.hpp"
 #include "kalmanscan/net/stream_filter.hpp"
@@ -67,14 +63,12 @@ void write_estimate(proto::EstimateRecord& rec, std::uint64_t step, double t, co
 
 template <int MaxN, int MaxM>
 class StreamFilterCore final : public StreamFilter::Core {
-  template <int MaxRows, int MaxCols>
-  using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor, MaxRows, MaxCols>;
-  using StateVec = Eigen::Matrix<double, Eigen::Dynamic, 1, Eigen::ColMajor, MaxN, 1>;
-  using StateMat = Mat<MaxN, MaxN>;
-  using MeasVec = Eigen::Matrix<double, Eigen::Dynamic, 1, Eigen::ColMajor, MaxM, 1>;
-  using MeasMat = Mat<MaxM, MaxM>;
-  using ObsMat = Mat<MaxM, MaxN>;   ///< H, m × n
-  using GainMat = Mat<MaxN, MaxM>;  ///< K, n × m
+  using Ty = filters::steps::Types<double, MaxN, MaxM>;
+  using StateVec = typename Ty::StateVec;
+  using StateMat = typename Ty::StateMat;
+  using MeasVec = typename Ty::MeasVec;
+  using MeasMat = typename Ty::MeasMat;
+  using ObsMat = typename Ty::ObsMat;
 
   struct Step {
     double t = 0;
@@ -89,14 +83,12 @@ class StreamFilterCore final : public StreamFilter::Core {
   /// every stream (keeping per-stream memory, and cache misses across many streams, small).
   struct Scratch {
     Step work;
-    ObsMat H, HP;
-    MeasMat R, S;
-    MeasVec y, nu, w;
-    GainMat K, KR;
-    StateMat IKH, nn, G, Ps;
+    ObsMat H;  ///< the stacked measurement of the step: H, R, y = z − d
+    MeasMat R;
+    MeasVec y;
+    StateMat Ps;  ///< the fixed-lag backward pass
     StateVec ms;
-    Eigen::LLT<MeasMat> llt;
-    Eigen::LDLT<StateMat> ldlt;
+    filters::steps::Workspace<double, MaxN, MaxM> ws;
   };
   static Scratch& scratch() {
     thread_local Scratch s;
@@ -168,13 +160,7 @@ class StreamFilterCore final : public StreamFilter::Core {
           cached_dt_ = t - prev.t;
         }
         w.F = F_;
-        w.m_pred.noalias() = F_ * prev.m;
-        if (B_.size() && u_.size()) w.m_pred.noalias() += B_ * u_;
-        if (c_.size()) w.m_pred += c_;
-        sc.nn.noalias() = F_ * prev.P;
-        w.P_pred = Q_;
-        w.P_pred.noalias() += sc.nn * F_.transpose();
-        symmetrise(w.P_pred);
+        filters::steps::predict(F_, Q_, B_, u_, c_, prev.m, prev.P, w.m_pred, w.P_pred, sc.ws);
       }
     } else {
       w = back();
@@ -218,15 +204,7 @@ class StreamFilterCore final : public StreamFilter::Core {
     for (std::size_t j = size_ - 1; j-- > 0;) {
       const Step& cur = at(j);
       const Step& next = at(j + 1);
-      // Gᵀ = (P⁻_{+})⁺ F P by a pivoted LDLᵀ solve (zero pivots give zero components).
-      sc.nn.noalias() = next.F * cur.P;
-      sc.ldlt.compute(next.P_pred);
-      sc.G = sc.ldlt.solve(sc.nn).transpose();
-      sc.ms = cur.m + sc.G * (sc.ms - next.m_pred);
-      sc.nn.noalias() = sc.G * (sc.Ps - next.P_pred);
-      sc.Ps = cur.P;
-      sc.Ps.noalias() += sc.nn * sc.G.transpose();
-      symmetrise(sc.Ps);
+      filters::steps::rts_step(next.F, cur.m, cur.P, next.m_pred, next.P_pred, sc.ms, sc.Ps, sc.ms, sc.Ps, sc.ws);
     }
     const Step& first = at(0);
     if (!out.smoothed) out.smoothed.emplace();
@@ -235,12 +213,6 @@ class StreamFilterCore final : public StreamFilter::Core {
   }
 
  private:
-  template <class M>
-  static void symmetrise(M& P) {
-    for (Eigen::Index i = 0; i < P.rows(); ++i)
-      for (Eigen::Index j = 0; j < i; ++j) P(i, j) = P(j, i) = 0.5 * (P(i, j) + P(j, i));
-  }
-
   void set_transition(const filters::Transition& tr) {
     F_ = tr.F;
     Q_ = tr.Q;
@@ -281,32 +253,16 @@ class StreamFilterCore final : public StreamFilter::Core {
         ++row;
       }
     }
-    // ν = y − H m⁻,  S = H P⁻ Hᵀ + R (symmetrised).
-    sc.nu = sc.y;
-    sc.nu.noalias() -= sc.H * w.m_pred;
-    sc.HP.noalias() = sc.H * w.P_pred;
-    sc.S = sc.R;
-    sc.S.noalias() += sc.HP * sc.H.transpose();
-    symmetrise(sc.S);
-    sc.llt.compute(sc.S);
-    if (sc.llt.info() != Eigen::Success || !sc.S.allFinite())
-      throw Error("innovation covariance S (" + std::to_string(rows) + "x" + std::to_string(rows) +
-                  ") is not positive definite");
-    if (!sc.nu.allFinite()) throw Error("innovation ν (" + std::to_string(rows) + "x1) is not finite");
-    // NIS = νᵀ S⁻¹ ν = |L⁻¹ ν|².
-    sc.w = sc.llt.matrixL().solve(sc.nu);
-    w.nis = sc.w.squaredNorm();
-    // K = P⁻ Hᵀ S⁻¹, i.e. Kᵀ = S⁻¹ H P⁻.
-    sc.K = sc.llt.solve(sc.HP).transpose();
-    w.m.noalias() += sc.K * sc.nu;
-    // Joseph form: (I − K H) P⁻ (I − K H)ᵀ + K R Kᵀ.
-    sc.IKH.setIdentity(n_, n_);
-    sc.IKH.noalias() -= sc.K * sc.H;
-    sc.nn.noalias() = sc.IKH * w.P_pred;
-    w.P.noalias() = sc.nn * sc.IKH.transpose();
-    sc.KR.noalias() = sc.K * sc.R;
-    w.P.noalias() += sc.KR * sc.K.transpose();
-    symmetrise(w.P);
+    switch (filters::steps::innovate(w.m_pred, w.P_pred, sc.H, sc.y, sc.R, sc.ws)) {
+      case filters::steps::InnovationStatus::not_positive_definite:
+        throw Error("innovation covariance S (" + std::to_string(rows) + "x" + std::to_string(rows) +
+                    ") is not positive definite");
+      case filters::steps::InnovationStatus::not_finite:
+        throw Error("innovation ν (" + std::to_string(rows) + "x1) is not finite");
+      case filters::steps::InnovationStatus::ok: break;
+    }
+    w.nis = sc.ws.nis;
+    filters::steps::joseph_update(w.m_pred, w.P_pred, sc.H, sc.R, sc.ws, w.m, w.P);
     if (!w.m.allFinite() || !w.P.allFinite()) throw Error("filtered state is not finite");
   }
 

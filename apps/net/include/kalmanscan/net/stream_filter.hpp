@@ -1,7 +1,8 @@
 // The per-stream sequential filter of the service: one measurement record in, the filtered
 // estimate of the current step out (and, with a smoothing lag L, the fixed-lag smoothed estimate
-// of step t − L). The numerics are the filters library's functional steps (filters/kalman.hpp:
-// predict, stack_measurement, update in Joseph form; filters/rts.hpp: rts_step).
+// of step t − L). The numerics are the filters library's step functions
+// (filters/kalman_steps.hpp: predict, innovate, the Joseph-form update, rts_step), the same code
+// that filters/kalman.hpp and filters/rts.hpp run on dynamic matrices.
 //
 // Steps follow the log semantics of `kalmanscan smooth` (formats/steps.hpp), so a recording of
 // the accepted records filtered offline gives the values the service sent:
