@@ -2,6 +2,7 @@
 // filter and the threaded parallel form on the CPU of the same machine, in the same run.
 //
 //   kalmanscan_filters_gpu_bench [--quick] [--cpu-cap STEPS] [--max-steps STEPS] [--max-steps-12 STEPS]
+//                                [--group-latency]
 //
 // Configurations: state/measurement sizes 2/1, 4/2, 6/3 (constant velocity), 12/6 (random stable
 // model; bench_models.hpp), T = 10³ … 10⁷; filter, and filter + smoother; double, float, and
@@ -14,6 +15,7 @@
 //                 the timing (CUDA events, median of repetitions) covers everything a call does:
 //                 scratch allocation (stream-ordered), element construction, scans, output, the
 //                 failure flag's read-back and synchronisation.
+// --group-latency: ends with the group path's latency for n = 12, 20, 32 at T = 1 … 10⁴ (group_latency).
 // CPU baselines run up to --cpu-cap steps (default 10⁶). Accuracy: normwise error of the smoothed
 // (and filtered) means against double — the sequential double filter where it ran, else the
 // GPU double result — for the float GPU results and the float sequential filter.
@@ -25,6 +27,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -182,6 +185,7 @@ struct Options {
   bool quick = false;
   std::size_t cpu_cap = 1000000, max_steps = 10000000;
   std::size_t max_steps_12 = 10000000;  ///< state 12 runs on the group path: its own cap
+  bool group_latency = false;            ///< end with group_latency()
 };
 
 template <class T>
@@ -262,6 +266,34 @@ void run_config(int n, std::size_t steps, const Options& opt) {
   guarded([&] { gpu_rows.template operator()<float>("mixed", impl_of<float>(n, true), true, 1); }, "mixed");
 }
 
+/// The group path's latency in double: filter and filter + smoother for state sizes 12, 20, 32
+/// (measurement n/2) at T = 1 … 10⁴ (what a call costs before it has parallel work, and how it
+/// grows), then n = 20 again with the device's memory pool keeping freed memory (release
+/// threshold at its maximum; the library leaves the default of returning it at each
+/// synchronisation), which shows what the call's stream-ordered allocations cost.
+void group_latency() {
+  std::printf("group path latency, double, ms (median of 20): n, T, filter, filter+smoother\n");
+  auto row = [](int n, std::size_t steps) {
+    GpuRun<double> g(inputs_of(bench::model_of_size(n), steps), steps);
+    const double f = median_gpu_ms(20, [&] { g.filter({}); });
+    const double fs = median_gpu_ms(20, [&] {
+      g.filter({});
+      g.smooth({});
+    });
+    std::printf("%3d %6zu %9.3f %9.3f\n", n, steps, f, fs);
+  };
+  for (int n : {12, 20, 32})
+    for (std::size_t steps : {1, 10, 100, 1000, 10000}) row(n, steps);
+  int device = 0;
+  cudaMemPool_t pool;
+  KS_BENCH_CHECK_CUDA(cudaGetDevice(&device));
+  KS_BENCH_CHECK_CUDA(cudaDeviceGetDefaultMemPool(&pool, device));
+  std::uint64_t keep = UINT64_MAX;
+  KS_BENCH_CHECK_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  std::printf("the same with the memory pool keeping freed memory:\n");
+  for (std::size_t steps : {1, 1000}) row(20, steps);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -275,8 +307,12 @@ int main(int argc, char** argv) {
       opt.max_steps = std::strtoull(argv[++i], nullptr, 10);
     } else if (!std::strcmp(argv[i], "--max-steps-12") && i + 1 < argc) {
       opt.max_steps_12 = std::strtoull(argv[++i], nullptr, 10);
+    } else if (!std::strcmp(argv[i], "--group-latency")) {
+      opt.group_latency = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--cpu-cap STEPS] [--max-steps STEPS] [--max-steps-12 STEPS]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--quick] [--cpu-cap STEPS] [--max-steps STEPS] [--max-steps-12 STEPS] [--group-latency]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -295,5 +331,6 @@ int main(int argc, char** argv) {
   for (int n : {2, 4, 6, 12})
     for (std::size_t steps = 1000; steps <= (n == 12 ? opt.max_steps_12 : opt.max_steps); steps *= 10)
       run_config(n, steps, opt);
+  if (opt.group_latency) group_latency();
   return 0;
 }

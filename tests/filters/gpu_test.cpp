@@ -82,6 +82,22 @@ TEST(Gpu, SingularProcessNoise) {
   }
 }
 
+// The group path's runs (group_scan.cuh: as many runs of consecutive steps as one wave of blocks
+// holds, a Kogge–Stone scan of their aggregates, then each run extended step by step) at the
+// benchmark's shape, state 20 / measurement 10: lengths around one wave of the H200 (528 blocks:
+// runs of one step, then of two with a short last one) and a prime, against the sequential filter.
+TEST(Gpu, GroupPathRunLengths) {
+  KALMANSCAN_REQUIRE_GPU();
+  const Model model = testing::random_model(20, {10}, 2020);
+  for (std::size_t steps : {527, 528, 529, 2113}) {
+    SCOPED_TRACE("T = " + std::to_string(steps));
+    const Measurements meas = testing::simulate(model, steps, {1}, 0.05, 2021);
+    const Trajectory ref = sequential_run<double>(model, meas);
+    expect_close(gpu_run<double>(model, meas), ref, 1e-10);
+    expect_close(gpu_run<float>(model, meas, cuda_mixed), ref, 1e-5);
+  }
+}
+
 TEST(Gpu, ShortRuns) {
   KALMANSCAN_REQUIRE_GPU();
   for (std::size_t steps : {0, 1, 2, 9}) {

@@ -1,142 +1,91 @@
 // The parallel filter and smoother for a run-time state size n <= 32 on device arrays (the
 // path for sizes without a compiled fast path): a map kernel builds every step's element (one
-// block per step, inputs converted from the storage type S to the arithmetic type C), the group
-// scan turns them into prefixes in place, and a last map copies means and covariances out.
+// block per step, inputs converted from the storage type S to the arithmetic type C), then the
+// group scan (group_scan.cuh) turns them into prefixes (suffixes) and writes the means and
+// covariances out.
 #pragma once
 
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstddef>
 
 #include "device_buffers.cuh"
 #include "gpu.hpp"
-#include "kalmanscan/filters/parallel_elements.hpp"
 #include "group_scan.cuh"
+#include "kalmanscan/filters/parallel_elements.hpp"
 
 namespace kalmanscan::filters::gpu::group {
 
-/// Blocks of 256 threads for a grid-stride loop over `threads` items.
-inline unsigned grid_for(std::size_t threads) { return unsigned(std::min<std::size_t>(div_up(threads, 256), 1u << 20)); }
-
-/// Element of step t = blockIdx.x (FilterWarpOp::element; the first of a fresh sequence from the prior).
+/// Element of step t = blockIdx.x: the transition into the step (the prior N(m0, P0) for the
+/// first step of a fresh sequence) composed with the step's measurement update.
 template <class S, class C>
-__global__ void filter_leaves_kernel(FilterProblem<S> p, C* elems, int n) {
+__global__ void KALMANSCAN_GROUP_BOUNDS filter_leaves_kernel(FilterProblem<S> p, C* elems, int n) {
   extern __shared__ unsigned char smem[];
-  using Op = FilterWarpOp<C>;
-  const int nn = n * n;
-  C *F = reinterpret_cast<C*>(smem), *Q = F + nn, *c = Q + nn, *Psi = c + n, *psi = Psi + nn, *tmp = psi + n;
+  using Op = FilterGroupOp<C>;
+  const int nn = n * n, size = Op::size(n);
+  C *transition = reinterpret_cast<C*>(smem), *measurement = transition + size, *tmp = measurement + size;
   const std::size_t t = blockIdx.x;
-  const bool first = t == 0 && !p.continued;
-  if (first) {
-    for (int k = rank(); k < nn; k += stride()) F[k] = C(0);
-    copy(Q, p.P, nn);
-    copy(c, p.m, n);
+  if (t == 0 && !p.continued) {
+    Op::posterior_nosync(p.m, p.P, transition, n);
   } else {
     const std::size_t j = p.into.invariant ? 0 : t;
-    copy(F, p.into.F + j * nn, nn);
-    copy(Q, p.into.Q + j * nn, nn);
-    copy(c, p.into.c + j * n, n);
+    Op::transition_nosync(p.into.F + j * nn, p.into.c + j * n, p.into.Q + j * nn, transition, n);
   }
-  copy(Psi, p.Psi + (p.Psi_invariant ? 0 : t) * nn, nn);
-  copy(psi, p.psi + t * n, n);
-  C* e = elems + t * Op::size(n);
-  Op::element(F, Q, c, Psi, psi, e, tmp, n);
-  if (first) Op::make_first(e, n);
+  Op::measurement_nosync(p.Psi + (p.Psi_invariant ? 0 : t) * nn, p.psi + t * n, measurement, n);
+  sync();
+  Op::combine(transition, measurement, elems + t * size, tmp, n);
 }
 
-/// Element of step t = blockIdx.x (SmoothWarpOp::element; the last of a log is (0, m, P)).
+/// Element of step t = blockIdx.x (SmoothGroupOp::element; the last of a log is (0, m, P)).
 template <class S, class C>
-__global__ void smooth_leaves_kernel(SmoothProblem<S> p, C* elems, int n) {
+__global__ void KALMANSCAN_GROUP_BOUNDS smooth_leaves_kernel(SmoothProblem<S> p, C* elems, int n) {
   extern __shared__ unsigned char smem[];
-  using Op = SmoothWarpOp<C>;
+  using Op = SmoothGroupOp<C>;
   const int nn = n * n;
   const std::size_t t = blockIdx.x;
   C* e = elems + t * Op::size(n);
   if (t + 1 == p.steps && !p.after_mean) {
-    Op::carry(p.filtered_mean + t * n, p.filtered_cov + t * nn, e, n);
+    Op::posterior_nosync(p.filtered_mean + t * n, p.filtered_cov + t * nn, e, n);
     return;
   }
   C *F = reinterpret_cast<C*>(smem), *Q = F + nn, *c = Q + nn, *m = c + n, *P = m + n, *tmp = P + nn;
   const std::size_t j = p.out.invariant ? 0 : t;
-  copy(F, p.out.F + j * nn, nn);
-  copy(Q, p.out.Q + j * nn, nn);
-  copy(c, p.out.c + j * n, n);
-  copy(m, p.filtered_mean + t * n, n);
-  copy(P, p.filtered_cov + t * nn, nn);
+  for (int k = rank(); k < nn; k += stride()) {
+    F[k] = C(p.out.F[j * nn + k]), Q[k] = C(p.out.Q[j * nn + k]), P[k] = C(p.filtered_cov[t * nn + k]);
+  }
+  for (int k = rank(); k < n; k += stride()) c[k] = C(p.out.c[j * n + k]), m[k] = C(p.filtered_mean[t * n + k]);
+  sync();
   Op::element(F, Q, c, m, P, e, tmp, n, elements::smoother_pivot_tolerance<C>());
 }
 
-/// Carry elements: the filter's (0, m, P, 0, 0) or the smoother's (0, m, P) (one block).
-template <class Op, class S, class C>
-__global__ void carry_kernel(const S* m, const S* P, C* e, int n) {
-  Op::carry(m, P, e, n);
-}
-
-/// Copies the mean (n values at `offset`) and covariance (n² values after it) of every prefix
-/// out, converted to S; notes in *failed the first step whose values are not finite in S or
-/// whose failed flag (at `failed_at`, negative: none) is set.
-template <class S, class C>
-__global__ void extract_kernel(const C* elems, std::size_t steps, int size, int offset, int failed_at, int n, S* mean,
-                               S* cov, unsigned long long* failed) {
-  const std::size_t per = std::size_t(n) + std::size_t(n) * n;
-  for (std::size_t idx = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < steps * per;
-       idx += std::size_t(gridDim.x) * blockDim.x) {
-    const std::size_t t = idx / per, k = idx - t * per;
-    const C* e = elems + t * size;
-    const S v = S(e[offset + k]);
-    if (k < std::size_t(n))
-      mean[t * n + k] = v;
-    else
-      cov[t * n * n + (k - n)] = v;
-    if (!isfinite(v) || (k == 0 && failed_at >= 0 && e[failed_at] != C(0))) atomicMin(failed, (unsigned long long)t);
-  }
-}
-
-template <class S, class C>
-cudaError_t filter(int n, const FilterProblem<S>& p, S* mean, S* cov, unsigned long long* d_failed,
-                   cudaStream_t stream) {
-  using Op = FilterWarpOp<C>;
-  const int nn = n * n, size = Op::size(n);
+/// Builds the elements with `leaves` (one block per step), the carry-in from the posterior
+/// N(carry_m, carry_P) when carry_m is set, and scans them into the outputs.
+template <class Op, class Problem, class S, class C>
+cudaError_t run(void (*leaves)(Problem, C*, int), const Problem& p, const S* carry_m, const S* carry_P, int n,
+                S* mean, S* cov, unsigned long long* failed, cudaStream_t stream) {
   DeviceBuffers buf(stream);
+  const std::size_t size = std::size_t(Op::size(n)), smem = shared_bytes<Op>(n);
   C* elems = buf.alloc<C>(p.steps * size);
-  C* scratch = buf.alloc<C>(group_scan_scratch<Op>(p.steps, n) + 1);
-  C* carry = p.continued ? buf.alloc<C>(size) : nullptr;
+  C* carry = carry_m ? buf.alloc<C>(size) : nullptr;
   if (!buf.ok()) return buf.error();
-  const std::size_t leaf_smem = std::size_t(3 * nn + 2 * n + Op::scratch(n)) * sizeof(C);
-  if (cudaError_t e = cudaFuncSetAttribute(filter_leaves_kernel<S, C>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(leaf_smem));
-      e != cudaSuccess)
-    return e;
-  filter_leaves_kernel<S, C><<<unsigned(p.steps), group_threads(n), leaf_smem, stream>>>(p, elems, n);
-  if (carry) carry_kernel<Op, S, C><<<1, 32, 0, stream>>>(p.m, p.P, carry, n);
-  if (cudaError_t e = group_scan<Op>(elems, p.steps, false, carry, scratch, n, stream); e != cudaSuccess) return e;
-  extract_kernel<S, C><<<grid_for(p.steps * (n + nn)), 256, 0, stream>>>(elems, p.steps, size, nn, Op::failed_at(n),
-                                                                         n, mean, cov, d_failed);
-  return cudaGetLastError();
+  if (cudaError_t e = allow_shared(leaves, smem); e != cudaSuccess) return e;
+  leaves<<<unsigned(p.steps), group_threads(n), smem, stream>>>(p, elems, n);
+  if (carry) posterior_kernel<Op, S, C><<<1, group_threads(n), 0, stream>>>(carry_m, carry_P, carry, n);
+  return scan_to_outputs<Op>(elems, p.steps, carry, n, mean, cov, failed, buf, stream);
 }
 
 template <class S, class C>
-cudaError_t smooth(int n, const SmoothProblem<S>& p, S* mean, S* cov, unsigned long long* d_failed,
+cudaError_t filter(int n, const FilterProblem<S>& p, S* mean, S* cov, unsigned long long* failed,
                    cudaStream_t stream) {
-  using Op = SmoothWarpOp<C>;
-  const int nn = n * n, size = Op::size(n);
-  DeviceBuffers buf(stream);
-  C* elems = buf.alloc<C>(p.steps * size);
-  C* scratch = buf.alloc<C>(group_scan_scratch<Op>(p.steps, n) + 1);
-  C* carry = p.after_mean ? buf.alloc<C>(size) : nullptr;
-  if (!buf.ok()) return buf.error();
-  const std::size_t leaf_smem = std::size_t(3 * nn + 2 * n + Op::scratch(n)) * sizeof(C);
-  if (cudaError_t e = cudaFuncSetAttribute(smooth_leaves_kernel<S, C>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(leaf_smem));
-      e != cudaSuccess)
-    return e;
-  smooth_leaves_kernel<S, C><<<unsigned(p.steps), group_threads(n), leaf_smem, stream>>>(p, elems, n);
-  if (carry) carry_kernel<Op, S, C><<<1, 32, 0, stream>>>(p.after_mean, p.after_cov, carry, n);
-  if (cudaError_t e = group_scan<Op>(elems, p.steps, true, carry, scratch, n, stream); e != cudaSuccess) return e;
-  extract_kernel<S, C><<<grid_for(p.steps * (n + nn)), 256, 0, stream>>>(elems, p.steps, size, nn, -1, n, mean, cov,
-                                                                         d_failed);
-  return cudaGetLastError();
+  return run<FilterGroupOp<C>>(filter_leaves_kernel<S, C>, p, p.continued ? p.m : nullptr, p.P, n, mean, cov, failed,
+                               stream);
+}
+
+template <class S, class C>
+cudaError_t smooth(int n, const SmoothProblem<S>& p, S* mean, S* cov, unsigned long long* failed,
+                   cudaStream_t stream) {
+  return run<SmoothGroupOp<C>>(smooth_leaves_kernel<S, C>, p, p.after_mean, p.after_cov, n, mean, cov, failed,
+                               stream);
 }
 
 }  // namespace kalmanscan::filters::gpu::group
