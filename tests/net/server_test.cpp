@@ -1,8 +1,10 @@
 // End-to-end tests of the stream service on loopback (ports chosen by the OS): estimates against
 // the filters library's sequential filter, concurrent clients, a slow subscriber, hostile and
-// malformed frames, authentication, limits, idle time, recording and graceful shutdown.
+// malformed frames, authentication, limits, idle time, recording (and a recording that cannot be
+// created) and graceful shutdown.
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -522,6 +524,40 @@ TEST(Server, RecordingIsTheLogOfAcceptedMeasurementsAndShutdownFlushesIt) {
   EXPECT_EQ(model.spec().SerializeAsString(), cv_spec().SerializeAsString());
   const auto ref = reference(back);
   for (std::size_t t = 0; t < sent.size(); ++t) expect_matches_filtered(sent[t], ref, t);
+}
+
+TEST(Server, ARecordingThatCannotBeCreatedRefusesTheOpenAndTouchesNoFile) {
+  TempDir dir;
+  ServerOptions o = base_options();
+  o.record_dir = dir.path;
+  Server server(o);
+  server.start();
+  // The first stream gets id 1: its record file and model file are already there.
+  for (const char* f : {"taken.1.ksrec", "taken.1.model.json"}) std::ofstream(dir.path / f) << "precious";
+  Client c(client_options(server));
+  try {
+    c.open("taken");
+    FAIL() << "open succeeded over an existing recording";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), proto::ERROR_RECORDING) << e.what();
+    EXPECT_NE(std::string(e.what()).find((dir.path / "taken.1.ksrec").string()), std::string::npos) << e.what();
+  }
+  for (const char* f : {"taken.1.ksrec", "taken.1.model.json"}) {
+    std::ifstream in(dir.path / f);
+    std::string content;
+    std::getline(in, content);
+    EXPECT_EQ(content, "precious") << f;
+  }
+  // The connection stays, and the next stream records.
+  const auto records = cv_track(10, 4);
+  const auto id = c.open("next").stream_id();
+  for (std::size_t t = 0; t < records.size(); ++t) c.update(id, t, records[t]);
+  c.close(id);
+  server.stop();
+  server.join();
+  const auto back = read_recording(dir.path / ("next." + std::to_string(id) + ".ksrec"));
+  ASSERT_EQ(back.size(), records.size());
+  for (std::size_t t = 0; t < records.size(); ++t) EXPECT_EQ(back[t].SerializeAsString(), records[t].SerializeAsString());
 }
 
 }  // namespace

@@ -46,16 +46,20 @@ struct Recording::Buffer {
 Recording::Recording(RecordingWriter& writer, const std::filesystem::path& stem, const proto::ModelSpec& model,
                      const std::string& source)
     : writer_(writer), path_(stem.string() + ".ksrec") {
-  const std::filesystem::path model_path = stem.string() + ".model.json";
-  {
-    std::ofstream m(model_path, std::ios::binary | std::ios::trunc);
-    m << formats::format_model_spec(model, formats::SpecSyntax::json);
-    m.flush();
-    if (!m) throw recording_error(model_path, "cannot write the model spec");
-  }
+  // The record file first (O_EXCL: an existing recording is never touched), then the model.
   const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw recording_error(path_, "cannot create");
   file_ = writer_.adopt(fd, path_);
+  const std::filesystem::path model_path = stem.string() + ".model.json";
+  std::ofstream m(model_path, std::ios::binary | std::ios::trunc);
+  m << formats::format_model_spec(model, formats::SpecSyntax::json);
+  m.flush();
+  if (!m) {
+    const Error error = recording_error(model_path, "cannot write the model spec");
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);  // the empty record file we created
+    throw error;
+  }
   buffer_ = std::make_unique<Buffer>(source);  // writes the preamble into the buffer
   flush();
 }
