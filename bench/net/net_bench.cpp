@@ -11,7 +11,8 @@
 // flight: the throughput) and an open-loop run at --rate updates/s (the latency). One update =
 // one measurement frame in, one estimate frame out. The baseline, measured in the same run, is
 // the per-stream filter alone (StreamFilter::update in a loop, no network): the table reports the
-// service's throughput as a fraction of it.
+// service's throughput as a fraction of it, and the mean number of updates per micro-batch (the
+// size a batched filter path, CPU or GPU, would get: docs/BENCHMARKS.md).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -103,8 +104,8 @@ int main(int argc, char** argv) {
   const auto model = std::make_shared<const formats::Model>(cv_spec(), "cv2d");
   const double base = baseline_rate(model);
   std::printf("baseline: StreamFilter::update alone, state 4, measurement 2: %.0f updates/s\n\n", base);
-  std::printf("%-9s %-7s %-6s %-12s %14s %8s %10s %10s\n", "streams", "conns", "record", "mode", "updates/s",
-              "of base", "p50 us", "p99 us");
+  std::printf("%-9s %-7s %-6s %-12s %14s %8s %10s %10s %10s\n", "streams", "conns", "record", "mode", "updates/s",
+              "of base", "p50 us", "p99 us", "upd/batch");
 
   const Shape shapes[] = {{1, 1}, {100, 4}, {1000, 10}, {10000, 10}};
   for (bool record : {false, true}) {
@@ -133,9 +134,11 @@ int main(int argc, char** argv) {
         const net::LoadResult r = net::run_load(lo);
         server.stop();
         server.join();
-        std::printf("%-9u %-7u %-6s %-12s %14.0f %7.1f%% %10.1f %10.1f\n", shape.streams, shape.connections,
+        const net::ServerStats st = server.stats();
+        std::printf("%-9u %-7u %-6s %-12s %14.0f %7.1f%% %10.1f %10.1f %10.1f\n", shape.streams, shape.connections,
                     record ? "on" : "off", closed_loop ? "closed-loop" : ("open " + std::to_string(int(rate))).c_str(),
-                    r.throughput, 100.0 * r.throughput / base, r.p50_us, r.p99_us);
+                    r.throughput, 100.0 * r.throughput / base, r.p50_us, r.p99_us,
+                    st.batches ? double(st.measurements_accepted) / double(st.batches) : 0.0);
         std::fflush(stdout);
       }
       std::filesystem::remove_all(dir);
