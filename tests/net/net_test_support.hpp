@@ -3,8 +3,11 @@
 // offline reference (the filters library's sequential filter and RTS smoother) and comparisons.
 #pragma once
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,6 +23,19 @@
 #include "kalmanscan/model.pb.h"
 
 namespace kalmanscan::net::testing {
+
+/// A temporary directory named after the process and the running test, removed at its end.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    path = std::filesystem::temp_directory_path() /
+           ("kalmanscan_net_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
 
 inline void set_matrix(proto::Matrix* m, int rows, int cols, std::initializer_list<double> data) {
   m->set_rows(rows);

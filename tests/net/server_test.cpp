@@ -43,19 +43,6 @@ filters::BasicTrajectory<double> reference(const std::vector<proto::LogRecord>& 
   return filters::kalman_filter<double>(m, to_measurements(m, records), std::nullopt);
 }
 
-/// A temporary directory removed at the end of the test.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() /
-           ("kalmanscan_net_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-
 std::vector<proto::LogRecord> read_recording(const std::filesystem::path& file, bool* truncated = nullptr) {
   formats::RecordReader reader(formats::open_file_source(file), proto::RecordFileHeader::LOG);
   std::vector<proto::LogRecord> out;

@@ -31,16 +31,6 @@ namespace {
 
 using namespace testing;
 
-struct TempDir {
-  std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("kalmanscan_net_tools_" + std::to_string(::getpid()));
-  TempDir() {
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-
 ServerOptions cv_server() {
   ServerOptions o;
   o.default_model = std::make_shared<const formats::Model>(cv_spec(), "cv_spec");
