@@ -1,9 +1,14 @@
-// The client tools against an in-process server on loopback:
+// The command-line tools on loopback:
+//  - `kalmanscan serve` (the real program, with a token file and recording) announces its port,
+//    serves the library's filter values, and on SIGTERM exits 0 with its recording whole;
 //  - `kalmanscan send` (the real program) streams a record log and prints, one CSV row per step,
 //    the library's sequential filter of that log (means, full covariance, NIS);
 //  - it fails with a message naming the address when nothing listens there;
+//  - `kalmanscan load` against it reports its numbers without errors;
 //  - the load generator behind `kalmanscan load` (run_load) gets every measurement it sent in its
 //    window answered without error, closed loop and open loop, and its percentiles are ordered.
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +27,7 @@
 
 #include "kalmanscan/formats/model.hpp"
 #include "kalmanscan/formats/record_file.hpp"
+#include "kalmanscan/net/client.hpp"
 #include "kalmanscan/net/error.hpp"
 #include "kalmanscan/net/load.hpp"
 #include "kalmanscan/net/server.hpp"
@@ -62,6 +69,112 @@ std::vector<std::vector<double>> read_csv(const std::filesystem::path& p, std::s
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+/// A child process running `kalmanscan serve ARGS…` with its stderr on a pipe.
+struct ServeProcess {
+  pid_t pid = -1;
+  int err = -1;  ///< read end of the child's stderr
+  std::string stderr_text;
+
+  explicit ServeProcess(const std::vector<std::string>& args) {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+    pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+      ::dup2(fds[1], 2);
+      ::close(fds[0]);
+      ::close(fds[1]);
+      std::vector<char*> argv{const_cast<char*>(KALMANSCAN_CLI), const_cast<char*>("serve")};
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(KALMANSCAN_CLI, argv.data());
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    err = fds[0];
+  }
+  ~ServeProcess() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    if (err >= 0) ::close(err);
+  }
+  /// Reads stderr until it contains `text` (10 s at most, or the end of the stream).
+  bool read_until(const std::string& text) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (stderr_text.find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{err, POLLIN, 0};
+      if (::poll(&p, 1, 100) != 1) continue;
+      char buf[4096];
+      const ssize_t n = ::read(err, buf, sizeof buf);
+      if (n <= 0) break;
+      stderr_text.append(buf, static_cast<std::size_t>(n));
+    }
+    return stderr_text.find(text) != std::string::npos;
+  }
+  /// Sends `signal` and returns the exit status (-1 when it did not exit normally).
+  int stop(int signal) {
+    ::kill(pid, signal);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pid = -1;
+    read_until("\x01");  // the rest of stderr, to its end
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+};
+
+TEST(Tools, ServeAnnouncesItsPortFiltersAndStopsCleanlyOnSigterm) {
+  TempDir dir;
+  { std::ofstream(dir.path / "model.json") << formats::format_model_spec(cv_spec(), formats::SpecSyntax::json); }
+  { std::ofstream(dir.path / "token") << "s3cret\n"; }
+  std::filesystem::create_directories(dir.path / "rec");
+  ServeProcess serve({"--listen", "127.0.0.1:0", "--model", (dir.path / "model.json").string(), "--record",
+                      (dir.path / "rec").string(), "--token-file", (dir.path / "token").string()});
+  const std::string announce = "listening on 127.0.0.1:";
+  ASSERT_TRUE(serve.read_until(" (token required)")) << serve.stderr_text;
+  const auto at = serve.stderr_text.find(announce) + announce.size();
+  const int port = std::stoi(serve.stderr_text.substr(at));
+  ASSERT_GT(port, 0) << serve.stderr_text;
+
+  ClientOptions co;
+  co.port = static_cast<std::uint16_t>(port);
+  co.token = "s3cret";
+  Client c(co);
+  const auto records = cv_track(40, 9);
+  const auto id = c.open("cli").stream_id();
+  const filters::Model m = cv_reference_model();
+  const auto ref = filters::kalman_filter<double>(m, to_measurements(m, records), std::nullopt);
+  for (std::size_t t = 0; t < records.size(); ++t) expect_matches_filtered(c.update(id, t, records[t]).record(), ref, t);
+
+  EXPECT_EQ(serve.stop(SIGTERM), 0) << serve.stderr_text;
+  EXPECT_NE(serve.stderr_text.find("40 measurements accepted"), std::string::npos) << serve.stderr_text;
+  formats::RecordReader reader(formats::open_file_source(dir.path / "rec" / ("cli." + std::to_string(id) + ".ksrec")),
+                               proto::RecordFileHeader::LOG);
+  proto::LogRecord r;
+  std::size_t n = 0;
+  while (reader.next(r)) ASSERT_EQ(r.SerializeAsString(), records.at(n++).SerializeAsString());
+  EXPECT_EQ(n, records.size());
+  EXPECT_FALSE(reader.truncated());
+}
+
+TEST(Tools, LoadCommandReportsThroughputAndPercentilesWithoutErrors) {
+  TempDir dir;
+  { std::ofstream(dir.path / "model.json") << formats::format_model_spec(cv_spec(), formats::SpecSyntax::json); }
+  ServeProcess serve({"--listen", "127.0.0.1:0", "--model", (dir.path / "model.json").string()});
+  const std::string announce = "listening on 127.0.0.1:";
+  ASSERT_TRUE(serve.read_until("\n")) << serve.stderr_text;
+  const int port = std::stoi(serve.stderr_text.substr(serve.stderr_text.find(announce) + announce.size()));
+  const auto out = dir.path / "load.txt";
+  const std::string command = std::string(KALMANSCAN_CLI) + " load --connect 127.0.0.1:" + std::to_string(port) +
+                              " --connections 2 --streams 3 --duration 0.3 --warmup 0.05 > " + out.string();
+  ASSERT_EQ(run(command), 0) << command << "\n" << slurp(out);
+  const std::string report = slurp(out);
+  for (const char* field : {"connections 2 streams 6 rate max", " errors 0 ", "throughput ", "latency p50 "})
+    EXPECT_NE(report.find(field), std::string::npos) << field << " not in\n" << report;
+  EXPECT_EQ(serve.stop(SIGINT), 0) << serve.stderr_text;
 }
 
 TEST(Tools, SendPrintsTheSequentialFilterOfTheLog) {
