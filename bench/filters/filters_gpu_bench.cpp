@@ -2,7 +2,7 @@
 // filter and the threaded parallel form on the CPU of the same machine, in the same run.
 //
 //   kalmanscan_filters_gpu_bench [--quick] [--cpu-cap STEPS] [--max-steps STEPS] [--max-steps-12 STEPS]
-//                                [--group-latency]
+//                                [--sizes N,N,...] [--chunks K,K,...] [--group-latency]
 //
 // Configurations: state/measurement sizes 2/1, 4/2, 6/3 (constant velocity), 12/6 (random stable
 // model; bench_models.hpp), T = 10³ … 10⁷; filter, and filter + smoother; double, float, and
@@ -16,7 +16,8 @@
 //                 scratch allocation (stream-ordered), element construction, scans, output, the
 //                 failure flag's read-back and synchronisation.
 // --group-latency: ends with the group path's latency for n = 12, 20, 32 at T = 1 … 10⁴ (group_latency).
-// CPU baselines run up to --cpu-cap steps (default 10⁶). Accuracy: normwise error of the smoothed
+// --sizes: the state sizes to run (default 20,2,4,6,12; 20 runs at T = 1000 only); --chunks: the fast paths' steps per thread to time, 0 for the default
+// (default: 0 only; each gets rows "cuda_fast/K"). CPU baselines run up to --cpu-cap steps (default 10⁶). Accuracy: normwise error of the smoothed
 // (and filtered) means against double — the sequential double filter where it ran, else the
 // GPU double result — for the float GPU results and the float sequential filter.
 #include <cuda_runtime.h>
@@ -132,16 +133,16 @@ struct GpuRun {
         psi(cast<T>(in.psi)), m0(cast<T>(in.m0)), P0(cast<T>(in.P0)), fm(steps * n), fc(steps * n * n),
         sm(steps * n), sc(steps * n * n) {}
 
-  void filter(bool mixed) {
+  void filter(const kgpu::DeviceOptions& o) {
     kgpu::FilterProblem<T> p{steps, {F.p, Q.p, c.p, true}, Psi.p, psi.p, m0.p, P0.p, false, true};
     std::size_t failed = 0;
-    const kalmanscan::scan::Status st = kgpu::filter_device<T>(n, p, fm.p, fc.p, &failed, {.mixed = mixed});
+    const kalmanscan::scan::Status st = kgpu::filter_device<T>(n, p, fm.p, fc.p, &failed, o);
     check(st, failed, steps);
   }
-  void smooth(bool mixed) {
+  void smooth(const kgpu::DeviceOptions& o) {
     const kgpu::SmoothProblem<T> p{steps, {F.p, Q.p, c.p, true}, fm.p, fc.p, nullptr, nullptr};
     std::size_t failed = 0;
-    const kalmanscan::scan::Status st = kgpu::smooth_device<T>(n, p, sm.p, sc.p, &failed, {.mixed = mixed});
+    const kalmanscan::scan::Status st = kgpu::smooth_device<T>(n, p, sm.p, sc.p, &failed, o);
     check(st, failed, steps);
   }
 };
@@ -185,8 +186,18 @@ struct Options {
   bool quick = false;
   std::size_t cpu_cap = 1000000, max_steps = 10000000;
   std::size_t max_steps_12 = 10000000;  ///< state 12 runs on the group path: its own cap
-  bool group_latency = false;            ///< end with group_latency()
+  std::vector<int> sizes{20, 2, 4, 6, 12};
+  std::vector<std::size_t> chunks{0};  ///< the fast paths' steps per thread (0: default)
+  bool group_latency = false;          ///< end with group_latency()
 };
+
+/// "a,b,c" as numbers.
+template <class U>
+std::vector<U> list_of(const char* s) {
+  std::vector<U> v;
+  for (char* end = nullptr; *s; s = *end ? end + 1 : end) v.push_back(U(std::strtoull(s, &end, 10)));
+  return v;
+}
 
 template <class T>
 const char* impl_of(int n, bool mixed) {
@@ -235,13 +246,14 @@ void run_config(int n, std::size_t steps, const Options& opt) {
     cpu_rows.template operator()<float>("float", 1);
   }
 
-  auto gpu_rows = [&]<class T>(const char* prec, const char* impl, bool mixed, int fi) {
+  auto gpu_rows = [&]<class T>(const char* prec, std::string impl, bool mixed, int fi, std::size_t chunk) {
     GpuRun<T> g(in, steps);
+    const kgpu::DeviceOptions o{.mixed = mixed, .fast_chunk = chunk};
     const int reps = reps_for(steps);
-    const double f_ms = median_gpu_ms(reps, [&] { g.filter(mixed); });
+    const double f_ms = median_gpu_ms(reps, [&] { g.filter(o); });
     const double fs_ms = median_gpu_ms(reps, [&] {
-      g.filter(mixed);
-      g.smooth(mixed);
+      g.filter(o);
+      g.smooth(o);
     });
     const auto f = g.fm.host(steps * n), s = g.sm.host(steps * n);
     double ef = none, es = none;
@@ -251,8 +263,9 @@ void run_config(int n, std::size_t steps, const Options& opt) {
     } else {
       ef = normwise(f, ref_f), es = normwise(s, ref_s);
     }
-    print({n, m, steps, prec, "filter", impl, f_ms, seq_ms[fi][0] / f_ms, ef, none});
-    print({n, m, steps, prec, "filter+smoother", impl, fs_ms, seq_ms[fi][1] / fs_ms, ef, es});
+    if (chunk) impl += "/" + std::to_string(chunk);
+    print({n, m, steps, prec, "filter", impl.c_str(), f_ms, seq_ms[fi][0] / f_ms, ef, none});
+    print({n, m, steps, prec, "filter+smoother", impl.c_str(), fs_ms, seq_ms[fi][1] / fs_ms, ef, es});
   };
   auto guarded = [&](auto&& rows, const char* prec) {
     try {
@@ -261,9 +274,13 @@ void run_config(int n, std::size_t steps, const Options& opt) {
       std::printf("%3d %3d %9zu  %-7s FAILED: %s\n", n, m, steps, prec, e.what());
     }
   };
-  guarded([&] { gpu_rows.template operator()<double>("double", impl_of<double>(n, false), false, 0); }, "double");
-  guarded([&] { gpu_rows.template operator()<float>("float", impl_of<float>(n, false), false, 1); }, "float");
-  guarded([&] { gpu_rows.template operator()<float>("mixed", impl_of<float>(n, true), true, 1); }, "mixed");
+  // The double rows come first: without CPU rows, the first double run is the reference.
+  for (std::size_t chunk : opt.chunks) {
+    if (chunk && !kgpu::fast_path<float>(n, false)) continue;
+    guarded([&] { gpu_rows.template operator()<double>("double", impl_of<double>(n, false), false, 0, chunk); }, "double");
+    guarded([&] { gpu_rows.template operator()<float>("float", impl_of<float>(n, false), false, 1, chunk); }, "float");
+    guarded([&] { gpu_rows.template operator()<float>("mixed", impl_of<float>(n, true), true, 1, chunk); }, "mixed");
+  }
 }
 
 /// The group path's latency in double: filter and filter + smoother for state sizes 12, 20, 32
@@ -307,11 +324,16 @@ int main(int argc, char** argv) {
       opt.max_steps = std::strtoull(argv[++i], nullptr, 10);
     } else if (!std::strcmp(argv[i], "--max-steps-12") && i + 1 < argc) {
       opt.max_steps_12 = std::strtoull(argv[++i], nullptr, 10);
+    } else if (!std::strcmp(argv[i], "--sizes") && i + 1 < argc) {
+      opt.sizes = list_of<int>(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--chunks") && i + 1 < argc) {
+      opt.chunks = list_of<std::size_t>(argv[++i]);
     } else if (!std::strcmp(argv[i], "--group-latency")) {
       opt.group_latency = true;
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--quick] [--cpu-cap STEPS] [--max-steps STEPS] [--max-steps-12 STEPS] [--group-latency]\n",
+                   "usage: %s [--quick] [--cpu-cap STEPS] [--max-steps STEPS] [--max-steps-12 STEPS] [--sizes N,...]"
+                   " [--chunks K,...] [--group-latency]\n",
                    argv[0]);
       return 2;
     }
@@ -327,10 +349,14 @@ int main(int argc, char** argv) {
               prop.name, opt.cpu_cap);
   std::printf("errors: normwise vs double (filtered means, smoothed means); speedup vs seq_cpu of the same precision\n");
   std::printf("  n   m         T  prec    mode             impl                  ms   speedup   err_filt   err_smooth\n");
-  run_config(20, 1000, opt);  // state 20 / measurement 10 first: the large-state target
-  for (int n : {2, 4, 6, 12})
+  for (int n : opt.sizes) {
+    if (n == 20) {
+      run_config(20, 1000, opt);  // state 20 / measurement 10: the large-state target, T = 1000 only
+      continue;
+    }
     for (std::size_t steps = 1000; steps <= (n == 12 ? opt.max_steps_12 : opt.max_steps); steps *= 10)
       run_config(n, steps, opt);
+  }
   if (opt.group_latency) group_latency();
   return 0;
 }

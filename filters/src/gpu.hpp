@@ -2,9 +2,10 @@
 // The CPU side prepares the per-step leaf inputs; the library runs the element operators of
 // parallel_elements.hpp on the GPU and returns the filtered/smoothed means and covariances.
 //
-// Paths, chosen by the state size n (1 … 32): the compiled fast paths n = 2, 4, 6 (one thread
-// per chunk of the engine's device scan, elements in registers: float always, double and mixed
-// precision with KALMANSCAN_CUDA_FULL_INSTANTIATIONS); every other n (and the variants not
+// Paths, chosen by the state size n (1 … 32): the compiled fast paths n = 2, 4, 6 (each thread
+// filters/smooths a chunk of steps sequentially from the chunk's start state, found by a scan
+// over the chunks' elements: cuda/fixed_run.cuh; float always, double and mixed precision with
+// KALMANSCAN_CUDA_FULL_INSTANTIATIONS); every other n (and the variants not
 // compiled) on the group path (one thread block per element combine, n chosen at run time;
 // cuda/group_run.cuh).
 //
@@ -54,6 +55,7 @@ struct SmoothProblem {
 struct DeviceOptions {
   bool mixed = false;     ///< T = float: elements built and combined in double, stored in float
   void* stream = nullptr; ///< cudaStream_t (null: the default stream)
+  std::size_t fast_chunk = 0;  ///< fast paths: steps per thread (0: chosen by the length; for benchmarks)
 };
 
 /// The largest state size with a GPU path.

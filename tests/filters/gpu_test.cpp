@@ -11,12 +11,18 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Cholesky>
+
+#include "kalmanscan/config.hpp"
 #include "kalmanscan/filters/kalman.hpp"
 #include "kalmanscan/filters/parallel.hpp"
 #include "kalmanscan/filters/rts.hpp"
 #include "kalmanscan/filters/smooth.hpp"
 #include "kalmanscan/scan/gpu.hpp"
 #include "reference.hpp"
+#if KALMANSCAN_HAS_CUDA
+#include "gpu.hpp"  // the device entry points (filters/src), for the fast paths' chunk length
+#endif
 
 namespace kalmanscan::filters {
 namespace {
@@ -197,6 +203,72 @@ TEST(Gpu, TenMillionStepFloatRunStaysFinite) {
   EXPECT_LE(e, 1e-2);   // documented float tolerance of the parallel form
   EXPECT_LE(em, 2 * es);  // the target, met by mixed precision
 }
+
+#if KALMANSCAN_HAS_CUDA
+/// The inputs of gpu::filter/smooth for a constant-velocity log (cv_log: every 7th step
+/// unmeasured, so Ψ varies per step) in T; the transition is time-invariant.
+template <class T>
+struct CvProblem {
+  int n;
+  std::vector<T> F, Q, c, Psi, psi, m0, P0;
+  CvProblem(const Model& model, const Measurements& meas) : n(model.state_dim()) {
+    const Transition tr = model.transition_at(0, 0.1);
+    const SensorModel& s = model.sensors[0].model.table[0];
+    const Eigen::MatrixXd RiH = s.R.llt().solve(s.H), HRH = s.H.transpose() * RiH;
+    auto put = [](std::vector<T>& to, const Eigen::MatrixXd& m) {
+      for (Eigen::Index i = 0; i < m.rows(); ++i)
+        for (Eigen::Index j = 0; j < m.cols(); ++j) to.push_back(T(m(i, j)));
+    };
+    put(F, tr.F), put(Q, tr.Q), c.assign(n, T(0)), put(m0, model.m0), put(P0, model.P0);
+    for (std::size_t t = 0; t < meas.steps(); ++t) {
+      const bool measured = meas.step_begin[t + 1] > meas.step_begin[t];
+      put(Psi, measured ? HRH : Eigen::MatrixXd::Zero(n, n));
+      put(psi, measured ? Eigen::MatrixXd(RiH.transpose() * meas.value(meas.step_begin[t])) : Eigen::MatrixXd::Zero(n, 1));
+    }
+  }
+};
+
+// The fast paths' chunks (one thread's steps) at lengths 1, 3, 7, 64 and longer than the log,
+// against the sequential filter and smoother: every boundary case of the three phases.
+template <class T>
+void check_chunk_lengths(bool mixed, double tol) {
+  const std::size_t steps = 1000;
+  for (int axes : {1, 2, 3}) {
+    const Model model = testing::constant_velocity(axes, 0.2, 0.5);
+    const Measurements meas = cv_log(axes, steps);
+    const Trajectory ref = sequential_run<double>(model, meas, false);
+    const CvProblem<T> in(model, meas);
+    const int n = in.n;
+    if (!gpu::fast_path<T>(n, mixed)) GTEST_SKIP() << "fast path not compiled in this build (reduced list)";
+    for (std::size_t chunk : {1, 3, 7, 64, 5000}) {
+      SCOPED_TRACE("n = " + std::to_string(n) + ", chunk = " + std::to_string(chunk));
+      const gpu::DeviceOptions o{.mixed = mixed, .fast_chunk = chunk};
+      std::vector<T> fm(steps * n), fc(steps * n * n), sm(steps * n), sc(steps * n * n);
+      std::size_t failed = 0;
+      const gpu::FilterProblem<T> fp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, in.Psi.data(), in.psi.data(),
+                                     in.m0.data(), in.P0.data(), false, false};
+      ASSERT_TRUE(gpu::filter<T>(n, fp, fm.data(), fc.data(), &failed, o).ok());
+      EXPECT_EQ(failed, steps);
+      const gpu::SmoothProblem<T> sp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, fm.data(), fc.data()};
+      ASSERT_TRUE(gpu::smooth<T>(n, sp, sm.data(), sc.data(), &failed, o).ok());
+      EXPECT_EQ(failed, steps);
+      EXPECT_LE(normwise(fm, ref.filtered_mean), tol);
+      EXPECT_LE(normwise(fc, ref.filtered_cov), tol);
+      EXPECT_LE(normwise(sm, ref.smoothed_mean), tol);
+      EXPECT_LE(normwise(sc, ref.smoothed_cov), tol);
+    }
+  }
+}
+
+TEST(Gpu, FastPathAnyChunkLength) {
+  KALMANSCAN_REQUIRE_GPU();
+  check_chunk_lengths<double>(false, 1e-12);
+  // float: 1e-5 normwise is ~100 float roundings on this well-conditioned model (the float
+  // sequential filter is ~1e-7 from double here, see TenMillionStepFloatRunStaysFinite).
+  check_chunk_lengths<float>(false, 1e-5);
+  check_chunk_lengths<float>(true, 1e-6);
+}
+#endif
 
 // A breakdown is reported with its step, never as silent NaN: a prior that overflows float.
 TEST(Gpu, NonFiniteFloatReportedAtItsStep) {

@@ -1,0 +1,132 @@
+// What the fast paths' filter (fast_filter.cuh) and smoother (fast_smooth.cuh) share: the split
+// of the steps into chunks of one thread each, loads of inputs in the storage type S into the
+// arithmetic type C, the store of a step's mean/covariance with the failure report, and the
+// scan over the chunks' elements (arrays in, arrays out).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstddef>
+
+#include "device_buffers.cuh"
+#include "gpu.hpp"
+#include "kalmanscan/filters/parallel_elements.hpp"
+
+namespace kalmanscan::filters::gpu::fast {
+
+using elements::Mat;
+using elements::Vec;
+
+/// The arithmetic of the elements of whole chunks (phase 1) and of their scan (phase 2), whatever
+/// the storage: in double, the state at each chunk boundary is as accurate as double, and a float
+/// run's error is that of the float sequential filter over one chunk (phase 3), not that of a
+/// float scan. The cost is small: phase 2 runs over steps / chunk elements only.
+using ChunkArithmetic = double;
+
+/// Steps per chunk (one thread each) when the caller does not choose: about 32 768 chunks — enough
+/// threads to fill the GPU, few enough elements for the scan over chunks — at least 4, a power of two.
+inline std::size_t default_chunk(std::size_t steps) {
+  std::size_t k = 4;
+  while (k < 256 && k * 32768 < steps) k *= 2;
+  return k;
+}
+
+struct Chunks {
+  std::size_t steps, length, count;  ///< chunk c holds steps [c·length, min(steps, (c+1)·length))
+  __host__ __device__ std::size_t begin(std::size_t c) const { return c * length; }
+  __host__ __device__ std::size_t end(std::size_t c) const { return c * length + length < steps ? c * length + length : steps; }
+};
+
+inline Chunks chunks_of(std::size_t steps, std::size_t chunk) {
+  const std::size_t length = chunk ? chunk : default_chunk(steps);
+  return {steps, length, (steps + length - 1) / length};
+}
+
+inline constexpr unsigned block_threads = 64;
+inline unsigned grid_of(const Chunks& c) { return unsigned((c.count + block_threads - 1) / block_threads); }
+
+template <class C, int N, class S>
+__device__ inline Mat<C, N, N> load_mat(const S* p) {
+  Mat<C, N, N> m;
+#pragma unroll
+  for (int k = 0; k < N * N; ++k) m.v[k] = C(p[k]);
+  return m;
+}
+template <class C, int N, class S>
+__device__ inline Vec<C, N> load_vec(const S* p) {
+  Vec<C, N> v;
+#pragma unroll
+  for (int k = 0; k < N; ++k) v.v[k] = C(p[k]);
+  return v;
+}
+
+/// The transition (F, Q, c) of entry t of a Transitions array (entry 0 when time-invariant).
+template <class C, int N, class S>
+struct Transition {
+  Mat<C, N, N> F, Q;
+  Vec<C, N> c;
+  __device__ Transition(const Transitions<S>& tr, std::size_t t) {
+    const std::size_t j = tr.invariant ? 0 : t;
+    F = load_mat<C, N>(tr.F + j * N * N), Q = load_mat<C, N>(tr.Q + j * N * N), c = load_vec<C, N>(tr.c + j * N);
+  }
+};
+
+/// Stores step t's mean/covariance in S; notes the first step that broke down (`broke`) or
+/// whose stored values are not finite.
+template <class S, int N>
+struct Output {
+  S *mean, *cov;
+  unsigned long long* failed;
+  template <class C>
+  __device__ void operator()(std::size_t t, const Vec<C, N>& m, const Mat<C, N, N>& P, bool broke) const {
+    S s = S(0);
+#pragma unroll
+    for (int k = 0; k < N; ++k) mean[t * N + k] = S(m.v[k]), s += S(m.v[k]);
+#pragma unroll
+    for (int k = 0; k < N * N; ++k) cov[t * N * N + k] = S(P.v[k]), s += S(P.v[k]);
+    if (broke || !isfinite(s)) atomicMin(failed, static_cast<unsigned long long>(t));
+  }
+};
+
+/// One level of a Hillis–Steele scan: dst[i] = src[i − d] ∘ src[i] (forward) or src[i] ∘ src[i + d]
+/// (reverse), src[i] where there is no partner.
+template <class Op>
+__global__ void scan_level(const typename Op::element* src, typename Op::element* dst, std::size_t count, std::size_t d,
+                           bool reverse) {
+  const std::size_t i = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  if (!reverse)
+    dst[i] = i >= d ? Op::combine(src[i - d], src[i]) : src[i];
+  else
+    dst[i] = i + d < count ? Op::combine(src[i], src[i + d]) : src[i];
+}
+
+/// out[i] = the inclusive prefix (forward) or suffix (reverse) of in[0 … count) under Op, in
+/// ⌈log₂ count⌉ launches of scan_level: every chunk's element is combined once per level, all in
+/// parallel, so the critical path is ⌈log₂ count⌉ combines (the engine's chunked scan chains
+/// 16 per level and thread, which for these register-heavy elements costs milliseconds even
+/// for a few hundred chunks). Asynchronous; scratch from `buf`.
+template <class Op>
+cudaError_t scan_chunks(const typename Op::element* in, typename Op::element* out, std::size_t count,
+                        bool reverse, DeviceBuffers& buf, cudaStream_t stream) {
+  using E = typename Op::element;
+  int levels = 0;
+  while ((std::size_t(1) << levels) < count) ++levels;
+  if (levels == 0) return cudaMemcpyAsync(out, in, count * sizeof(E), cudaMemcpyDeviceToDevice, stream);
+  E* tmp = buf.alloc<E>(count);
+  if (!buf.ok()) return buf.error();
+  // Ping-pong between tmp and out so that the last level writes out.
+  E* dst = levels % 2 ? out : tmp;
+  const E* src = in;
+  const unsigned grid = unsigned((count + block_threads - 1) / block_threads);
+  for (int l = 0; l < levels; ++l) {
+    scan_level<Op><<<grid, block_threads, 0, stream>>>(src, dst, count, std::size_t(1) << l, reverse);
+    if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+    src = dst;
+    dst = dst == out ? tmp : out;
+  }
+  return cudaSuccess;
+}
+
+}  // namespace kalmanscan::filters::gpu::fast

@@ -1,0 +1,78 @@
+// The fast paths' parallel RTS smoother (state sizes 2, 4, 6): chunk-sequential in three phases,
+// the mirror of fast_filter.cuh.
+//  1. Each thread combines the smoothing elements (E, g, L) of its chunk's steps into the chunk's
+//     element (the last chunk's ends with the last step's (0, m, P), or with the smoothed state
+//     after the log when the chunk continues: E = 0).
+//  2. A reverse scan over the chunks' elements (in ChunkArithmetic, as phase 1): the suffix from
+//     chunk c + 1 on has E = 0, g = the smoothed mean and L = the covariance at chunk c + 1's
+//     first step.
+//  3. Each thread runs the RTS recursion backwards over its chunk from that state.
+#pragma once
+
+#include "fast_io.cuh"
+#include "fast_steps.cuh"
+
+namespace kalmanscan::filters::gpu::fast {
+
+/// Step t's smoothing element from its filtered state and the transition out of it; the last
+/// step of a log that ends here is (0, m, P).
+template <class C, int N, class S>
+__device__ elements::SmoothElement<C, N> smooth_element_at(const SmoothProblem<S>& p, std::size_t t) {
+  const Vec<C, N> m = load_vec<C, N>(p.filtered_mean + t * N);
+  const Mat<C, N, N> P = load_mat<C, N>(p.filtered_cov + t * N * N);
+  if (t + 1 == p.steps && !p.after_mean) return elements::last_smooth_element(m, P);
+  const Transition<C, N, S> tr(p.out, t);
+  return elements::smooth_element(tr.F, tr.Q, tr.c, m, P);
+}
+
+/// Phase 1: the smoothing element of each chunk (time order: earlier ∘ later), in ChunkArithmetic.
+template <class S, int N>
+__global__ void smooth_chunk_elements(SmoothProblem<S> p, Chunks ch, elements::SmoothElement<ChunkArithmetic, N>* out) {
+  using W = ChunkArithmetic;
+  using Op = elements::SmoothOp<W, N>;
+  const std::size_t c = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= ch.count) return;
+  elements::SmoothElement<W, N> a = smooth_element_at<W, N>(p, ch.begin(c));
+  for (std::size_t t = ch.begin(c) + 1; t < ch.end(c); ++t) a = Op::combine(a, smooth_element_at<W, N>(p, t));
+  if (c + 1 == ch.count && p.after_mean)
+    a = Op::combine(a, elements::last_smooth_element(load_vec<W, N>(p.after_mean), load_mat<W, N>(p.after_cov)));
+  out[c] = a;
+}
+
+/// Phase 3: the RTS recursion over each chunk, backwards from the smoothed state after it.
+template <class S, class C, int N>
+__global__ void smooth_chunks(SmoothProblem<S> p, Chunks ch, const elements::SmoothElement<ChunkArithmetic, N>* suffix,
+                              Output<S, N> out) {
+  const std::size_t c = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= ch.count) return;
+  Vec<C, N> ms = Vec<C, N>::zero();
+  Mat<C, N, N> Ps = Mat<C, N, N>::zero();
+  if (c + 1 < ch.count) {
+    ms = load_vec<C, N>(suffix[c + 1].g.v), Ps = load_mat<C, N>(suffix[c + 1].L.v);
+  } else if (p.after_mean) {
+    ms = load_vec<C, N>(p.after_mean), Ps = load_mat<C, N>(p.after_cov);
+  }  // else the chunk's last step is the log's: its element is (0, m, P), which needs no state
+  for (std::size_t t = ch.end(c); t-- > ch.begin(c);) {
+    rts_step(smooth_element_at<C, N>(p, t), ms, Ps);
+    out(t, ms, Ps, false);
+  }
+}
+
+template <class S, class C, int N>
+cudaError_t smooth(const SmoothProblem<S>& p, S* mean, S* cov, unsigned long long* d_failed, std::size_t chunk,
+                   cudaStream_t stream) {
+  using Op = elements::SmoothOp<ChunkArithmetic, N>;
+  const Chunks ch = chunks_of(p.steps, chunk);
+  DeviceBuffers buf(stream);
+  auto* elems = buf.alloc<typename Op::element>(ch.count);
+  auto* suffix = buf.alloc<typename Op::element>(ch.count);
+  if (!buf.ok()) return buf.error();
+  smooth_chunk_elements<S, N><<<grid_of(ch), block_threads, 0, stream>>>(p, ch, elems);
+  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  if (cudaError_t e = scan_chunks<Op>(elems, suffix, ch.count, true, buf, stream); e != cudaSuccess)
+    return e;
+  smooth_chunks<S, C, N><<<grid_of(ch), block_threads, 0, stream>>>(p, ch, suffix, Output<S, N>{mean, cov, d_failed});
+  return cudaGetLastError();
+}
+
+}  // namespace kalmanscan::filters::gpu::fast
