@@ -16,9 +16,10 @@
 //                 scratch allocation (stream-ordered), element construction, scans, output, the
 //                 failure flag's read-back and synchronisation.
 // --group-latency: ends with the group path's latency for n = 12, 20, 32 at T = 1 … 10⁴ (group_latency).
-// --sizes: the state sizes to run (default 20,2,4,6,12; 20 runs at T = 1000 only); --chunks: the fast paths' steps per thread to time, 0 for the default
-// (default: 0 only; each gets rows "cuda_fast/K"). CPU baselines run up to --cpu-cap steps (default 10⁶). Accuracy: normwise error of the smoothed
-// (and filtered) means against double — the sequential double filter where it ran, else the
+// --sizes: the state sizes to run (default 20,2,4,6,12; 20 runs at T = 1000 only); --chunks:
+// the fast paths' steps per thread to time, 0 for the default (default: 0 only; each gets rows
+// "cuda_fast/K"). CPU baselines run up to --cpu-cap steps (default 10⁶). Accuracy: normwise
+// error of the smoothed (and filtered) means against double — the sequential double filter where it ran, else the
 // GPU double result — for the float GPU results and the float sequential filter.
 #include <cuda_runtime.h>
 

@@ -53,7 +53,8 @@ struct SmoothProblem {
 };
 
 struct DeviceOptions {
-  bool mixed = false;     ///< T = float: elements built and combined in double, stored in float
+  bool mixed = false;     ///< T = float: every step computed in double, stored in float (the fast
+                          ///< paths build and scan chunk elements in double either way)
   void* stream = nullptr; ///< cudaStream_t (null: the default stream)
   std::size_t fast_chunk = 0;  ///< fast paths: steps per thread (0: chosen by the length; for benchmarks)
 };

@@ -24,11 +24,14 @@ using elements::Vec;
 /// float scan. The cost is small: phase 2 runs over steps / chunk elements only.
 using ChunkArithmetic = double;
 
-/// Steps per chunk (one thread each) when the caller does not choose: about 32 768 chunks — enough
-/// threads to fill the GPU, few enough elements for the scan over chunks — at least 4, a power of two.
+/// Steps per chunk (one thread each) when the caller does not choose: the power of two k ≥ 4 with
+/// 512 k² ≥ steps, at most 256 (k ≈ √steps / 16: longer chunks lengthen phases 1 and 3, which run
+/// k steps in sequence; shorter ones give the scan of phase 2 more elements and levels). The
+/// H200 sweep (docs/BENCHMARKS.md, state 4) had its fastest filter + smoother at k = 4, 16, 64,
+/// 256 for 10³, 10⁵, 10⁶, 10⁷ steps, which this rule picks.
 inline std::size_t default_chunk(std::size_t steps) {
   std::size_t k = 4;
-  while (k < 256 && k * 32768 < steps) k *= 2;
+  while (k < 256 && 512 * k * k < steps) k *= 2;
   return k;
 }
 
