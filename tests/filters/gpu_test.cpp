@@ -11,14 +11,13 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Cholesky>
-
 #include "kalmanscan/config.hpp"
 #include "kalmanscan/filters/kalman.hpp"
 #include "kalmanscan/filters/parallel.hpp"
 #include "kalmanscan/filters/rts.hpp"
 #include "kalmanscan/filters/smooth.hpp"
 #include "kalmanscan/scan/gpu.hpp"
+#include "cv_inputs.hpp"
 #include "reference.hpp"
 #if KALMANSCAN_HAS_CUDA
 #include "gpu.hpp"  // the device entry points (filters/src), for the fast paths' chunk length
@@ -153,19 +152,6 @@ TEST(Gpu, ChunkedEqualsWhole) {
   }
 }
 
-/// A stable constant-velocity log: `axes` axes, positions measured every step but every 7th.
-Measurements cv_log(int axes, std::size_t steps) {
-  Measurements meas;
-  Eigen::VectorXd z(axes);
-  for (std::size_t t = 0; t < steps; ++t) {
-    const double s = 0.1 * double(t);
-    meas.add_step(s);
-    for (int i = 0; i < axes; ++i) z[i] = std::sin(0.05 * s + i) + 0.1 * std::cos(3.1 * s * (i + 1));
-    if (t % 7 != 3) meas.add(0, z);
-  }
-  return meas;
-}
-
 // The accuracy criterion: parallel on the GPU equals sequential, normwise over the
 // whole trajectory, ≤ 1e-10 in double at T = 10⁵ on a stable constant-velocity model.
 TEST(Gpu, HundredThousandStepsDoubleEqualsSequential) {
@@ -173,7 +159,7 @@ TEST(Gpu, HundredThousandStepsDoubleEqualsSequential) {
   for (int axes : {1, 2, 3}) {
     SCOPED_TRACE("axes = " + std::to_string(axes));
     const Model model = testing::constant_velocity(axes, 0.2, 0.5);
-    const Measurements meas = cv_log(axes, 100000);
+    const Measurements meas = testing::cv_log(axes, 100000);
     expect_close(gpu_run<double>(model, meas), sequential_run<double>(model, meas), 1e-10);
   }
 }
@@ -183,7 +169,7 @@ TEST(Gpu, HundredThousandStepsDoubleEqualsSequential) {
 TEST(Gpu, TenMillionStepFloatRunStaysFinite) {
   KALMANSCAN_REQUIRE_GPU();
   const Model model = testing::constant_velocity(2, 0.2, 0.5);
-  const Measurements meas = cv_log(2, 10000000);
+  const Measurements meas = testing::cv_log(2, 10000000);
   const ParallelOptions plain{.backend = scan::Backend::cuda, .diagnostics = false};
   const ParallelOptions mixed{.backend = scan::Backend::cuda, .diagnostics = false, .mixed_precision = true};
   const Trajectory d = gpu_run<double>(model, meas, plain, false);
@@ -205,29 +191,6 @@ TEST(Gpu, TenMillionStepFloatRunStaysFinite) {
 }
 
 #if KALMANSCAN_HAS_CUDA
-/// The inputs of gpu::filter/smooth for a constant-velocity log (cv_log: every 7th step
-/// unmeasured, so Ψ varies per step) in T; the transition is time-invariant.
-template <class T>
-struct CvProblem {
-  int n;
-  std::vector<T> F, Q, c, Psi, psi, m0, P0;
-  CvProblem(const Model& model, const Measurements& meas) : n(model.state_dim()) {
-    const Transition tr = model.transition_at(0, 0.1);
-    const SensorModel& s = model.sensors[0].model.table[0];
-    const Eigen::MatrixXd RiH = s.R.llt().solve(s.H), HRH = s.H.transpose() * RiH;
-    auto put = [](std::vector<T>& to, const Eigen::MatrixXd& m) {
-      for (Eigen::Index i = 0; i < m.rows(); ++i)
-        for (Eigen::Index j = 0; j < m.cols(); ++j) to.push_back(T(m(i, j)));
-    };
-    put(F, tr.F), put(Q, tr.Q), c.assign(n, T(0)), put(m0, model.m0), put(P0, model.P0);
-    for (std::size_t t = 0; t < meas.steps(); ++t) {
-      const bool measured = meas.step_begin[t + 1] > meas.step_begin[t];
-      put(Psi, measured ? HRH : Eigen::MatrixXd::Zero(n, n));
-      put(psi, measured ? Eigen::MatrixXd(RiH.transpose() * meas.value(meas.step_begin[t])) : Eigen::MatrixXd::Zero(n, 1));
-    }
-  }
-};
-
 // The fast paths' chunks (one thread's steps) at lengths 1, 3, 7, 64 and longer than the log,
 // against the sequential filter and smoother: every boundary case of the three phases.
 template <class T>
@@ -235,9 +198,9 @@ void check_chunk_lengths(bool mixed, double tol) {
   const std::size_t steps = 1000;
   for (int axes : {1, 2, 3}) {
     const Model model = testing::constant_velocity(axes, 0.2, 0.5);
-    const Measurements meas = cv_log(axes, steps);
+    const Measurements meas = testing::cv_log(axes, steps);
     const Trajectory ref = sequential_run<double>(model, meas, false);
-    const CvProblem<T> in(model, meas);
+    const testing::CvInputs<T> in(model, meas);
     const int n = in.n;
     if (!gpu::fast_path<T>(n, mixed)) GTEST_SKIP() << "fast path not compiled in this build (reduced list)";
     for (std::size_t chunk : {1, 3, 7, 64, 5000}) {

@@ -76,20 +76,9 @@ __global__ void filter_chunks(FilterProblem<S> p, Chunks ch, const elements::Fil
 }
 
 template <class S, class C, int N>
-cudaError_t filter(const FilterProblem<S>& p, S* mean, S* cov, unsigned long long* d_failed, std::size_t chunk,
-                   cudaStream_t stream) {
+cudaError_t filter(const FilterProblem<S>& p, S* m, S* P, unsigned long long* failed, std::size_t chunk, cudaStream_t s) {
   using Op = elements::FilterOp<ChunkArithmetic, N>;
-  const Chunks ch = chunks_of(p.steps, chunk);
-  DeviceBuffers buf(stream);
-  auto* elems = buf.alloc<typename Op::element>(ch.count);
-  auto* prefix = buf.alloc<typename Op::element>(ch.count);
-  if (!buf.ok()) return buf.error();
-  filter_chunk_elements<S, N><<<grid_of(ch), block_threads, 0, stream>>>(p, ch, elems);
-  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
-  if (cudaError_t e = scan_chunks<Op>(elems, prefix, ch.count, false, buf, stream); e != cudaSuccess)
-    return e;
-  filter_chunks<S, C, N><<<grid_of(ch), block_threads, 0, stream>>>(p, ch, prefix, Output<S, N>{mean, cov, d_failed});
-  return cudaGetLastError();
+  return run_phases<Op>(filter_chunk_elements<S, N>, filter_chunks<S, C, N>, p, chunk, false, {m, P, failed}, s);
 }
 
 }  // namespace kalmanscan::filters::gpu::fast

@@ -132,4 +132,24 @@ cudaError_t scan_chunks(const typename Op::element* in, typename Op::element* ou
   return cudaSuccess;
 }
 
+/// The three phases of problem p over its chunks: the kernel phase1 writes each chunk's element,
+/// scan_chunks scans them (in reverse for the smoother), the kernel phase3 reads each chunk's
+/// prefix (suffix) and writes the chunk's steps to `out`. Asynchronous; the first error.
+template <class Op, class Problem, class S, int N>
+cudaError_t run_phases(void (*phase1)(Problem, Chunks, typename Op::element*),
+                       void (*phase3)(Problem, Chunks, const typename Op::element*, Output<S, N>), const Problem& p,
+                       std::size_t chunk, bool reverse, Output<S, N> out, cudaStream_t stream) {
+  using E = typename Op::element;
+  const Chunks ch = chunks_of(p.steps, chunk);
+  DeviceBuffers buf(stream);
+  E* elems = buf.alloc<E>(ch.count);
+  E* scanned = buf.alloc<E>(ch.count);
+  if (!buf.ok()) return buf.error();
+  phase1<<<grid_of(ch), block_threads, 0, stream>>>(p, ch, elems);
+  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  if (cudaError_t e = scan_chunks<Op>(elems, scanned, ch.count, reverse, buf, stream); e != cudaSuccess) return e;
+  phase3<<<grid_of(ch), block_threads, 0, stream>>>(p, ch, scanned, out);
+  return cudaGetLastError();
+}
+
 }  // namespace kalmanscan::filters::gpu::fast

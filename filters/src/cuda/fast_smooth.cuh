@@ -51,28 +51,24 @@ __global__ void smooth_chunks(SmoothProblem<S> p, Chunks ch, const elements::Smo
     ms = load_vec<C, N>(suffix[c + 1].g.v), Ps = load_mat<C, N>(suffix[c + 1].L.v);
   } else if (p.after_mean) {
     ms = load_vec<C, N>(p.after_mean), Ps = load_mat<C, N>(p.after_cov);
-  }  // else the chunk's last step is the log's: its element is (0, m, P), which needs no state
+  }  // else the chunk's last step is the log's, which needs no state after it
   for (std::size_t t = ch.end(c); t-- > ch.begin(c);) {
-    rts_step(smooth_element_at<C, N>(p, t), ms, Ps);
+    const Vec<C, N> m = load_vec<C, N>(p.filtered_mean + t * N);
+    const Mat<C, N, N> P = load_mat<C, N>(p.filtered_cov + t * N * N);
+    if (t + 1 == p.steps && !p.after_mean) {  // the log's last step: smoothed = filtered
+      ms = m, Ps = P;
+    } else {
+      const Transition<C, N, S> tr(p.out, t);
+      rts_step(elements::smooth_element(tr.F, tr.Q, tr.c, m, P), m, tr.F * m + tr.c, ms, Ps);
+    }
     out(t, ms, Ps, false);
   }
 }
 
 template <class S, class C, int N>
-cudaError_t smooth(const SmoothProblem<S>& p, S* mean, S* cov, unsigned long long* d_failed, std::size_t chunk,
-                   cudaStream_t stream) {
+cudaError_t smooth(const SmoothProblem<S>& p, S* m, S* P, unsigned long long* failed, std::size_t chunk, cudaStream_t s) {
   using Op = elements::SmoothOp<ChunkArithmetic, N>;
-  const Chunks ch = chunks_of(p.steps, chunk);
-  DeviceBuffers buf(stream);
-  auto* elems = buf.alloc<typename Op::element>(ch.count);
-  auto* suffix = buf.alloc<typename Op::element>(ch.count);
-  if (!buf.ok()) return buf.error();
-  smooth_chunk_elements<S, N><<<grid_of(ch), block_threads, 0, stream>>>(p, ch, elems);
-  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
-  if (cudaError_t e = scan_chunks<Op>(elems, suffix, ch.count, true, buf, stream); e != cudaSuccess)
-    return e;
-  smooth_chunks<S, C, N><<<grid_of(ch), block_threads, 0, stream>>>(p, ch, suffix, Output<S, N>{mean, cov, d_failed});
-  return cudaGetLastError();
+  return run_phases<Op>(smooth_chunk_elements<S, N>, smooth_chunks<S, C, N>, p, chunk, true, {m, P, failed}, s);
 }
 
 }  // namespace kalmanscan::filters::gpu::fast
