@@ -1,18 +1,22 @@
 // Launch code and host wrappers of the KLA CUDA kernels (kalmanscan/kla/cuda.hpp).
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kalmanscan/kla/cuda.hpp"
 #include "kalmanscan/scan/gpu.hpp"
-#include "kernels.cuh"
+#include "split.cuh"
+#include "wide.cuh"
 
 namespace kalmanscan::kla::cuda {
 
 namespace {
 
 using detail::Geometry;
+using detail::WideGeometry;
 
 scan::Status status(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return {};
@@ -47,8 +51,41 @@ detail::DeviceIn device_in(const Inputs<float>& in) {
 
 std::size_t blocks(const Geometry& g) { return std::size_t(g.B) * std::size_t(g.tiles); }
 
-/// Whether to split each round over 4 thread rows: only when one row per block would leave the
-/// GPU short of threads (fewer than 4 blocks of 128 lanes per multiprocessor).
+int log2_of(int power_of_two) {
+  int l = 0;
+  while ((1 << l) < power_of_two) ++l;
+  return l;
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+/// The wide kernels' layout (wide.cuh): G = wide_slots_per_thread(sp) slots a thread. The 16-byte
+/// staging flags are left false; set_vector_staging sets them from the tensors at hand.
+WideGeometry wide_geometry(const Geometry& g) {
+  WideGeometry w{};
+  w.B = g.B;
+  w.M = g.M;
+  w.S = g.S;
+  w.L = g.L;
+  w.sp = g.sp;
+  w.log_sp = log2_of(g.sp);
+  w.tpc = g.sp / detail::wide_slots_per_thread(g.sp);
+  w.log_tpc = log2_of(w.tpc);
+  w.mt = detail::wide_threads / w.tpc;
+  w.log_mt = log2_of(w.mt);
+  w.tiles = (g.M + w.mt - 1) / w.mt;
+  w.chan_stride = detail::ChannelTerms::stride(w.tpc, w.mt);
+  return w;
+}
+
+void set_vector_staging(WideGeometry& w, const detail::DeviceIn& in, const detail::DeviceCot* cot) {
+  w.vec_chan = w.M % 4 == 0 && aligned16(in.lam_v) && aligned16(in.v) && (!cot || (aligned16(cot->y) && aligned16(cot->y_var)));
+  w.vec_key = w.S % 4 == 0 && aligned16(in.k) && aligned16(in.q);
+}
+
+std::size_t blocks(const WideGeometry& w) { return std::size_t(w.B) * std::size_t(w.tiles); }
+
+/// Whether to run the split kernels: when the wide ones would leave multiprocessors without a block.
 bool split_time(const Geometry& g) {
   int device = 0, sms = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
@@ -56,33 +93,58 @@ bool split_time(const Geometry& g) {
     cudaGetLastError();
     sms = 132;
   }
-  return blocks(g) < std::size_t(4) * std::size_t(sms);
+  return blocks(wide_geometry(g)) < std::size_t(sms);
 }
 
 bool use_split(const Geometry& g, Kernels kernels) {
   return kernels == Kernels::split || (kernels == Kernels::automatic && split_time(g));
 }
 
-template <class C>
-cudaError_t launch_forward(const Geometry& g, const detail::DeviceIn& in, const detail::DeviceOut& out,
-                           cudaStream_t st) {
-  const int smem = int(detail::ForwardShared<C>::bytes(g));
-  if (cudaError_t e = cudaFuncSetAttribute(detail::forward_kernel<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+/// Calls f(std::integral_constant<int, G>{}) with the wide kernels' slots per thread for w.
+template <class F>
+cudaError_t with_slots_per_thread(const WideGeometry& w, F&& f) {
+  switch (detail::wide_slots_per_thread(w.sp)) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
+}
+
+template <class Kernel>
+cudaError_t launch(Kernel kernel, std::size_t grid, int threads, std::size_t smem, cudaStream_t st, auto... args) {
+  if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
       e != cudaSuccess)
     return e;
-  detail::forward_kernel<C><<<unsigned(blocks(g)), C::threads, smem, st>>>(in, out, g);
+  kernel<<<unsigned(grid), threads, smem, st>>>(args...);
   return cudaGetLastError();
 }
 
-template <class C>
+cudaError_t launch_forward(const Geometry& g, const detail::DeviceIn& in, const detail::DeviceOut& out, bool split,
+                           cudaStream_t st) {
+  using detail::Split;
+  if (split)
+    return launch(detail::forward_kernel<Split>, blocks(g), Split::threads, detail::ForwardShared<Split>::bytes(g), st,
+                  in, out, g);
+  WideGeometry w = wide_geometry(g);
+  set_vector_staging(w, in, nullptr);
+  return with_slots_per_thread(w, [&](auto G) {
+    return launch(detail::wide_forward_kernel<decltype(G)::value>, blocks(w), detail::wide_threads,
+                  detail::wide_forward_shared_bytes<decltype(G)::value>(w), st, in, out, w);
+  });
+}
+
 cudaError_t launch_backward(const Geometry& g, const detail::DeviceIn& in, const detail::DeviceCot& cot,
-                            const detail::DeviceGrad& grad, float* scratch, cudaStream_t st) {
-  const int smem = int(detail::BackwardShared<C>::bytes(g));
-  if (cudaError_t e = cudaFuncSetAttribute(detail::backward_kernel<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-      e != cudaSuccess)
-    return e;
-  detail::backward_kernel<C><<<unsigned(blocks(g)), C::threads, smem, st>>>(in, cot, grad, g, scratch);
-  return cudaGetLastError();
+                            const detail::DeviceGrad& grad, float* scratch, bool split, cudaStream_t st) {
+  using detail::Split;
+  if (split)
+    return launch(detail::backward_kernel<Split>, blocks(g), Split::threads, detail::BackwardShared<Split>::bytes(g),
+                  st, in, cot, grad, g, scratch);
+  WideGeometry w = wide_geometry(g);
+  set_vector_staging(w, in, &cot);
+  return with_slots_per_thread(w, [&](auto G) {
+    return launch(detail::wide_backward_kernel<decltype(G)::value>, blocks(w), detail::wide_threads,
+                  detail::WideBackwardShared<decltype(G)::value>::bytes(w), st, in, cot, grad, w, scratch);
+  });
 }
 
 }  // namespace
@@ -94,16 +156,19 @@ scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, voi
   if (blocks(g) == 0) return {};
   const detail::DeviceOut out{d_out.y.data(), d_out.y_var.data(), data_or_null(d_out.lam_T), data_or_null(d_out.eta_T)};
   const auto st = static_cast<cudaStream_t>(stream);
-  return status(use_split(g, kernels) ? launch_forward<detail::Split>(g, device_in(d_in), out, st)
-                              : launch_forward<detail::ForwardWide>(g, device_in(d_in), out, st),
-                "forward launch");
+  return status(launch_forward(g, device_in(d_in), out, use_split(g, kernels), st), "forward launch");
 }
 
 std::size_t backward_scratch_bytes(const Shape& shape, Kernels kernels) {
   const Geometry g = geometry(shape);
-  const std::size_t per_block = use_split(g, kernels) ? detail::scratch_per_block<detail::Split>(g)
-                                              : detail::scratch_per_block<detail::BackwardWide>(g);
-  return blocks(g) * per_block * sizeof(float);
+  if (use_split(g, kernels)) return blocks(g) * detail::scratch_per_block<detail::Split>(g) * sizeof(float);
+  const WideGeometry w = wide_geometry(g);
+  std::size_t per_block = 0;
+  with_slots_per_thread(w, [&](auto G) {
+    per_block = detail::wide_scratch_per_block<decltype(G)::value>(w);
+    return cudaSuccess;
+  });
+  return blocks(w) * per_block * sizeof(float);
 }
 
 scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot, const Gradients<float>& d_grad,
@@ -130,8 +195,7 @@ scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot,
                                 d_grad.a_bar.data(), d_grad.p_bar.data(), data_or_null(d_grad.lam0),
                                 data_or_null(d_grad.eta0)};
   float* scratch = static_cast<float*>(d_scratch);
-  return status(use_split(g, kernels) ? launch_backward<detail::Split>(g, device_in(d_in), cot, grad, scratch, st)
-                              : launch_backward<detail::BackwardWide>(g, device_in(d_in), cot, grad, scratch, st),
+  return status(launch_backward(g, device_in(d_in), cot, grad, scratch, use_split(g, kernels), st),
                 "backward launch");
 }
 

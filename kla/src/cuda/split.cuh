@@ -1,30 +1,25 @@
-// KLA forward and backward kernels (fp32). Design in kalmanscan/kla/cuda.hpp; per-slot
-// arithmetic in ../step.hpp and ../operators.hpp (shared with the CPU kernels).
+// The split KLA kernels (fp32): for shapes with too few blocks to fill the GPU with the wide
+// kernels (wide.cuh). Design in kalmanscan/kla/cuda.hpp; per-slot arithmetic in ../step.hpp and
+// ../operators.hpp (shared with the CPU kernels).
 //
 // Block = (batch entry b, tile of `mt` channels). Thread = (lane, chunk): lane = (channel of the
 // tile, slot) with the slots of one channel on `sp` consecutive lanes (S rounded up to a power
 // of two), chunk = which `chunk` tokens of the current round the thread owns. A round's tokens
-// are staged in shared memory with coalesced loads; then
-//   - Wide (one chunk per round, enough blocks to fill the GPU): every thread steps its lane's
-//     state, kept in registers, through the round;
-//   - Split (4 chunks, few blocks): every thread folds its chunk's precision maps (Mobius2Op) →
-//     block exchange (per lane, in time order, from the round's carried λ) → λ at its chunk
-//     start; steps λ through its chunk folding the mean maps (AffineOp) → exchange → η; rescans.
-// Rounds are double-buffered: the next round's tokens are copied asynchronously (cp.async) while
-// the current one is computed. Each token's per-lane terms (readout, gradients) go to a shared
-// [lane][token] buffer, padded so that neither the writes nor the block's sums over slots
+// are staged in shared memory (double-buffered cp.async copies, common.cuh); every thread folds
+// its chunk's precision maps (Mobius2Op) → block exchange (per lane, in time order, from the
+// round's carried λ) → λ at its chunk start; steps λ through its chunk folding the mean maps
+// (AffineOp) → exchange → η; rescans. Each token's per-lane terms (readout, gradients) go to a
+// shared [lane][token] buffer, padded so that neither the writes nor the block's sums over slots
 // (readout, v̄, Λv̄) or channels (k̄, q̄) meet bank conflicts — no atomics inside the block.
 // The backward keeps the state at every `rounds_per_checkpoint`-th round start in global
 // scratch, recomputes a checkpoint span's round starts (scratch too), and walks the rounds
-// backwards: recompute the round's states, step the adjoints back through it emitting gradients
-// (Split: fold each chunk's adjoint maps (AdjointOp) → reverse exchange → rescan backwards).
+// backwards: fold each chunk's adjoint maps (AdjointOp) → reverse exchange → rescan backwards,
+// emitting gradients.
 #pragma once
-
-#include <cuda_pipeline.h>
-#include <cuda_runtime.h>
 
 #include <cstddef>
 
+#include "common.cuh"
 #include "kalmanscan/scan/operators/affine.hpp"
 #include "kalmanscan/scan/operators/mobius.hpp"
 #include "operators.hpp"
@@ -40,22 +35,12 @@ using scan::AffineOp;
 using scan::Mobius2;
 using scan::Mobius2Op;
 
-constexpr int lanes = 128;                 ///< (channel, slot) pairs per block
-constexpr int rounds_per_checkpoint = 16;  ///< rounds between the backward's checkpoints
+constexpr int lanes = 128;  ///< (channel, slot) pairs per block
 
-/// A kernel configuration: `chunks` thread rows, each owning `chunk` tokens of a round of `round`;
-/// registers capped so that `min_blocks` blocks fit on a multiprocessor.
-template <int Chunks, int Round, int MinBlocks = 1>
-struct Config {
-  static constexpr int chunks = Chunks, round = Round, chunk = Round / Chunks, threads = lanes * Chunks,
-                       min_blocks = MinBlocks;
+/// The split configuration: `chunks` thread rows, each owning `chunk` tokens of a round of `round`.
+struct Split {
+  static constexpr int chunks = 4, round = 32, chunk = round / chunks, threads = lanes * chunks;
 };
-/// Many blocks: one row; short rounds keep a block's shared memory at ≈ 25 KB so that all blocks
-/// of the usual shapes are resident at once (the backward keeps four terms a token, so half the round).
-using ForwardWide = Config<1, 16, 8>;
-using BackwardWide = Config<1, 8, 8>;
-/// Few blocks (long sequences, small batch): 4 rows split the time axis of each round.
-using Split = Config<4, 32>;
 
 struct Geometry {
   int B, M, S;
@@ -64,23 +49,8 @@ struct Geometry {
   int mt;     ///< channels per block: lanes / sp
   int tiles;  ///< ⌈M / mt⌉ blocks per batch entry
 
-  __host__ __device__ long long rounds(int round) const { return (L + round - 1) / round; }
-  __host__ __device__ long long checkpoints(int round) const {
-    return (rounds(round) + rounds_per_checkpoint - 1) / rounds_per_checkpoint;
-  }
-};
-
-struct DeviceIn {
-  const float *v, *lam_v, *k, *q, *a_bar, *p_bar, *lam0, *eta0;  ///< lam0, eta0 may be null
-};
-struct DeviceOut {
-  float *y, *y_var, *lam_T, *eta_T;  ///< lam_T, eta_T may be null
-};
-struct DeviceCot {
-  const float *y, *y_var, *lam_T, *eta_T;  ///< any may be null (zero)
-};
-struct DeviceGrad {
-  float *v, *lam_v, *k, *q, *a_bar, *p_bar, *lam0, *eta0;  ///< lam0, eta0 may be null
+  __host__ __device__ long long rounds(int round) const { return round_count(L, round); }
+  __host__ __device__ long long checkpoints(int round) const { return checkpoint_count(L, round); }
 };
 
 /// This thread's place in the block.
@@ -131,8 +101,7 @@ struct Staged {
 };
 
 /// Starts copying round r's tokens of this block's channels (and, when cot is given, the
-/// cotangents of y, y_var) into st (cp.async; zeros past L, M or S, and for absent cotangents),
-/// as one commit group.
+/// cotangents of y, y_var) into st (cp.async; zeros past L, M or S, and for absent cotangents).
 template <class C>
 __device__ inline void start_staging(const Staged& st, const DeviceIn& in, const DeviceCot* cot, const Geometry& g,
                                      long long r) {
@@ -161,27 +130,17 @@ __device__ inline void start_staging(const Staged& st, const DeviceIn& in, const
     copy(&st.key[i].x, in.k, s, ok);
     copy(&st.key[i].y, in.q, s, ok);
   }
-  __pipeline_commit();
 }
 
 /// Runs body(r, staged round r) for the `count` rounds first, first + dir, … (dir = ±1), staged in
-/// the two buffers at `staged`, the next round's copies in flight while body runs. Contains
-/// __syncthreads (before and after body, which may synchronise too): every thread calls it.
+/// the two buffers at `staged` (pipelined_rounds). Every thread calls it.
 template <class C, class Body>
 __device__ inline void for_rounds(float2* staged, const DeviceIn& in, const DeviceCot* cot, const Geometry& g,
                                   long long first, long long count, int dir, Body body) {
-  if (count <= 0) return;
-  start_staging<C>(Staged::carve(staged, g, C::round, 0), in, cot, g, first);
-  for (long long i = 0; i < count; ++i) {
-    if (i + 1 < count)
-      start_staging<C>(Staged::carve(staged, g, C::round, int((i + 1) & 1)), in, cot, g, first + dir * (i + 1));
-    else
-      __pipeline_commit();  // an empty group: round i's is always the second newest
-    __pipeline_wait_prior(1);
-    __syncthreads();
-    body(first + dir * i, Staged::carve(staged, g, C::round, int(i & 1)));
-    __syncthreads();  // this buffer is refilled for round i + 2
-  }
+  pipelined_rounds(
+      first, count, dir,
+      [&](int which, long long r) { start_staging<C>(Staged::carve(staged, g, C::round, which), in, cot, g, r); },
+      [&](int which, long long r) { body(r, Staged::carve(staged, g, C::round, which)); });
 }
 
 /// Token kk (index within the staged round) for this lane. Padding lanes read the zeros staged
@@ -201,33 +160,6 @@ template <class C>
 __device__ inline int chunk_tokens(const Geometry& g, const Lane& l, long long r) {
   const long long left = g.L - (r * C::round + l.c * C::chunk);
   return left <= 0 ? 0 : left < C::chunk ? int(left) : C::chunk;
-}
-
-/// Calls f(k) for k = 0 … n−1 (n ≤ K), unrolled; without bounds checks when n = K (every round
-/// but the last), so that the compiler can interleave consecutive tokens' independent work.
-template <int K, class F>
-__device__ __forceinline__ void for_tokens(int n, F&& f) {
-  if (n == K) {
-#pragma unroll
-    for (int k = 0; k < K; ++k) f(k);
-  } else {
-#pragma unroll
-    for (int k = 0; k < K; ++k)
-      if (k < n) f(k);
-  }
-}
-
-/// The same for k = n−1 … 0.
-template <int K, class F>
-__device__ __forceinline__ void for_tokens_reverse(int n, F&& f) {
-  if (n == K) {
-#pragma unroll
-    for (int k = K - 1; k >= 0; --k) f(k);
-  } else {
-#pragma unroll
-    for (int k = K - 1; k >= 0; --k)
-      if (k < n) f(k);
-  }
 }
 
 /// Per-lane terms of each token of a round: [lane][token], one column of padding so that a warp
@@ -296,8 +228,7 @@ __device__ inline void add_channel_sums(const Terms<C>& x, const Terms<C>& y, fl
       });
 }
 
-/// Shared memory for the Split configuration's block exchanges and the carried state of each
-/// lane (none for Wide, which carries it in registers).
+/// Shared memory for the block exchanges and the carried state of each lane.
 template <int Chunks>
 struct Exchange {
   union {
@@ -309,8 +240,6 @@ struct Exchange {
   float lam[lanes], eta[lanes];          ///< state carried into the current round
   float adj_eta[lanes], adj_lam[lanes];  ///< backward: adjoints of the state after the current round
 };
-template <>
-struct Exchange<1> {};
 
 /// Split phases 1–2 of a round: this thread's state (lam, eta) before its chunk (the `n` tokens
 /// from kk0), from the carried state of the round start in ex, which advances to the round's end.
@@ -362,25 +291,6 @@ __device__ inline void chunk_start(Exchange<Chunks>& ex, const Staged& st, const
   __syncthreads();
 }
 
-/// One token of this lane: λ, η ← the state after staged token kk.
-__device__ inline void step_token(const Staged& st, const Geometry& g, const Lane& l, int kk, float& lam,
-                                  float& eta) {
-  const Token tk = read_token(st, g, l, kk);
-  kla::detail::step(l.sp, kla::detail::observation_precision(tk.lv, tk.k), tk.lv * tk.v * tk.k, lam, eta);
-}
-
-/// Moves the carried state over the staged round r: Wide, this thread's (lam, eta); Split, ex's.
-template <class C>
-__device__ inline void advance_round(Exchange<C::chunks>& ex, const Staged& st, const Geometry& g, const Lane& l,
-                                     long long r, float& lam, float& eta) {
-  const int n = chunk_tokens<C>(g, l, r);
-  if constexpr (C::chunks == 1) {
-    for_tokens<C::chunk>(n, [&](int k) { step_token(st, g, l, k, lam, eta); });
-  } else {
-    chunk_start(ex, st, g, l, l.c * C::chunk, n, lam, eta);
-  }
-}
-
 /// The carried-in state (or the prior) of this lane.
 __device__ inline void initial_state(const DeviceIn& in, const Geometry& g, const Lane& l, float& lam, float& eta) {
   lam = l.active && in.lam0 ? in.lam0[l.state(g)] : 1.f;
@@ -397,23 +307,21 @@ struct alignas(16) ForwardShared {  // aligned: the staged float2 pairs follow i
 };
 
 template <class C>
-__global__ void __launch_bounds__(C::threads, C::min_blocks) forward_kernel(DeviceIn in, DeviceOut out, Geometry g) {
+__global__ void __launch_bounds__(C::threads) forward_kernel(DeviceIn in, DeviceOut out, Geometry g) {
   extern __shared__ __align__(16) unsigned char shared_raw[];
   ForwardShared<C>& sh = *reinterpret_cast<ForwardShared<C>*>(shared_raw);
   float2* const staged = reinterpret_cast<float2*>(shared_raw + sizeof(ForwardShared<C>));
   const Lane l = make_lane(g, in.a_bar, in.p_bar);
   float lam, eta;
   initial_state(in, g, l, lam, eta);
-  if constexpr (C::chunks > 1) {
-    if (l.c == 0) {
-      sh.ex.lam[l.lane] = lam;
-      sh.ex.eta[l.lane] = eta;
-    }
+  if (l.c == 0) {
+    sh.ex.lam[l.lane] = lam;
+    sh.ex.eta[l.lane] = eta;
   }
   for_rounds<C>(staged, in, nullptr, g, 0, g.rounds(C::round), 1, [&](long long r, const Staged& st) {
     const int kk0 = l.c * C::chunk, n = chunk_tokens<C>(g, l, r);
-    if constexpr (C::chunks > 1) chunk_start(sh.ex, st, g, l, kk0, n, lam, eta);
-    // Step (Split: rescan) the chunk, leaving each token's readout terms for the sum over slots
+    chunk_start(sh.ex, st, g, l, kk0, n, lam, eta);
+    // Rescan the chunk, leaving each token's readout terms for the sum over slots
     // (tokens past L leave stale terms, which the sums skip).
     for_tokens<C::chunk>(n, [&](int k) {
       const Token tk = read_token(st, g, l, kk0 + k);
@@ -426,10 +334,8 @@ __global__ void __launch_bounds__(C::threads, C::min_blocks) forward_kernel(Devi
     __syncthreads();
     write_slot_sums<C>(sh.y, sh.y_var, out.y, out.y_var, g, l, r);
   });
-  if constexpr (C::chunks > 1) {
-    lam = sh.ex.lam[l.lane];
-    eta = sh.ex.eta[l.lane];
-  }
+  lam = sh.ex.lam[l.lane];
+  eta = sh.ex.eta[l.lane];
   if (l.c == 0 && l.active) {
     if (out.lam_T) out.lam_T[l.state(g)] = lam;
     if (out.eta_T) out.eta_T[l.state(g)] = eta;
@@ -448,39 +354,6 @@ struct alignas(16) BackwardShared {
 template <class C>
 __host__ __device__ inline std::size_t scratch_per_block(const Geometry& g) {
   return std::size_t(g.checkpoints(C::round) + rounds_per_checkpoint) * 2 * lanes;
-}
-
-/// Wide backward of the `n` tokens of round r (staged with their cotangents), from the state
-/// (lam, eta) before the round: (lam_bar, eta_bar) go from the adjoints of the state after the
-/// round (its last readout excluded) to those of the state before it; ā, p̄ terms are added to
-/// a_sum, p_sum and each token's gradient terms left in sh.
-template <class C>
-__device__ inline void wide_round_adjoints(BackwardShared<C>& sh, const Staged& st, const Geometry& g, const Lane& l,
-                                           int n, float lam, float eta, float& lam_bar, float& eta_bar, float& a_sum,
-                                           float& p_sum) {
-  constexpr int K = C::chunk;
-  float sl[K + 1], se[K + 1];  // the round's states: index k = before its k-th token
-  sl[0] = lam;
-  se[0] = eta;
-  for_tokens<K>(n, [&](int k) {
-    sl[k + 1] = sl[k];
-    se[k + 1] = se[k];
-    step_token(st, g, l, k, sl[k + 1], se[k + 1]);
-  });
-  // Padding lanes run too (on zeros, see read_token); their adjoints are never written.
-  for_tokens_reverse<K>(n, [&](int k) {
-    const Token tk = read_token(st, g, l, k);
-    const float2 cy = read_cotangents(st, g, l, k);
-    // The readout at token k completes the adjoints of the state after it; then back through its update.
-    const float gq = kla::detail::readout_adjoint(tk.q, sl[k + 1], se[k + 1], cy.x, cy.y, lam_bar, eta_bar);
-    float phi_bar, r_bar;
-    kla::detail::step_adjoint(l.sp, sl[k], se[k], lam_bar, eta_bar, a_sum, p_sum, phi_bar, r_bar);
-    const kla::detail::TokenGrads<float> tg = kla::detail::token_grads(tk.v, tk.lv, tk.k, phi_bar, r_bar);
-    sh.gv[l.lane][k] = l.active ? tg.v : 0.f;
-    sh.glv[l.lane][k] = l.active ? tg.lam_v : 0.f;
-    sh.gk[l.lane][k] = l.active ? tg.k : 0.f;
-    sh.gq[l.lane][k] = l.active ? gq : 0.f;
-  });
 }
 
 /// Split backward of this thread's chunk (the `n` tokens from kk0 of round r), from the carried
@@ -558,7 +431,7 @@ __device__ inline void split_round_adjoints(BackwardShared<C>& sh, const Staged&
 /// Backward; grad.k, grad.q, grad.a_bar, grad.p_bar must be zero on entry (summed with atomics
 /// across blocks). `scratch`: blocks · scratch_per_block floats.
 template <class C>
-__global__ void __launch_bounds__(C::threads, C::min_blocks) backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad, Geometry g,
+__global__ void __launch_bounds__(C::threads) backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad, Geometry g,
                                                               float* scratch) {
   extern __shared__ __align__(16) unsigned char shared_raw[];
   BackwardShared<C>& sh = *reinterpret_cast<BackwardShared<C>*>(shared_raw);
@@ -567,49 +440,40 @@ __global__ void __launch_bounds__(C::threads, C::min_blocks) backward_kernel(Dev
   const long long rounds = g.rounds(C::round), checkpoints = g.checkpoints(C::round);
   float* ck = scratch + std::size_t(blockIdx.x) * scratch_per_block<C>(g);  // [checkpoints][2][lanes]
   float* span = ck + std::size_t(checkpoints) * 2 * lanes;                 // [rounds_per_checkpoint][2][lanes]
-  // The carried state: Wide, this thread's registers; Split, sh.ex (stored and loaded by row 0,
-  // which alone touches a lane's scratch and carried state).
+  // The carried state is in sh.ex, stored and loaded by row 0, which alone touches a lane's
+  // scratch and carried state.
   float lam, eta;
   initial_state(in, g, l, lam, eta);
   auto save = [&](float* at) {
-    if constexpr (C::chunks > 1) {
-      lam = sh.ex.lam[l.lane];
-      eta = sh.ex.eta[l.lane];
-    }
     if (l.c == 0) {
-      at[l.lane] = lam;
-      at[lanes + l.lane] = eta;
+      at[l.lane] = sh.ex.lam[l.lane];
+      at[lanes + l.lane] = sh.ex.eta[l.lane];
     }
   };
   auto load = [&](const float* at) {
-    lam = at[l.lane];
-    eta = at[lanes + l.lane];
-    if constexpr (C::chunks > 1) {
-      if (l.c == 0) {
-        sh.ex.lam[l.lane] = lam;
-        sh.ex.eta[l.lane] = eta;
-      }
+    if (l.c == 0) {
+      sh.ex.lam[l.lane] = at[l.lane];
+      sh.ex.eta[l.lane] = at[lanes + l.lane];
     }
   };
-  auto advance = [&](long long r, const Staged& st) { advance_round<C>(sh.ex, st, g, l, r, lam, eta); };
-  if constexpr (C::chunks > 1) {
-    if (l.c == 0) {
-      sh.ex.lam[l.lane] = lam;
-      sh.ex.eta[l.lane] = eta;
-    }
+  // Moves the carried state in sh.ex over the staged round r.
+  auto advance = [&](long long r, const Staged& st) {
+    chunk_start(sh.ex, st, g, l, l.c * C::chunk, chunk_tokens<C>(g, l, r), lam, eta);
+  };
+  if (l.c == 0) {
+    sh.ex.lam[l.lane] = lam;
+    sh.ex.eta[l.lane] = eta;
   }
   // Forward sweep: the state at each checkpoint's first round.
   for_rounds<C>(staged, in, nullptr, g, 0, rounds, 1, [&](long long r, const Staged& st) {
     if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * 2 * lanes);
     advance(r, st);
   });
-  float lam_bar = l.active && cot.lam_T ? cot.lam_T[l.state(g)] : 0.f;
-  float eta_bar = l.active && cot.eta_T ? cot.eta_T[l.state(g)] : 0.f;
-  if constexpr (C::chunks > 1) {
-    if (l.c == 0) {
-      sh.ex.adj_eta[l.lane] = eta_bar;
-      sh.ex.adj_lam[l.lane] = lam_bar;
-    }
+  const float lam_bar = l.active && cot.lam_T ? cot.lam_T[l.state(g)] : 0.f;
+  const float eta_bar = l.active && cot.eta_T ? cot.eta_T[l.state(g)] : 0.f;
+  if (l.c == 0) {
+    sh.ex.adj_eta[l.lane] = eta_bar;
+    sh.ex.adj_lam[l.lane] = lam_bar;
   }
   float a_sum = 0.f, p_sum = 0.f;
   for (long long cp = checkpoints - 1; cp >= 0; --cp) {
@@ -623,33 +487,26 @@ __global__ void __launch_bounds__(C::threads, C::min_blocks) backward_kernel(Dev
     });
     for_rounds<C>(staged, in, &cot, g, r0 + n_rounds - 1, n_rounds, -1, [&](long long r, const Staged& st) {
       load(span + (r - r0) * 2 * lanes);
-      const int n = chunk_tokens<C>(g, l, r);
-      if constexpr (C::chunks == 1)
-        wide_round_adjoints<C>(sh, st, g, l, n, lam, eta, lam_bar, eta_bar, a_sum, p_sum);
-      else
-        split_round_adjoints<C>(sh, st, g, l, grad, r, l.c * C::chunk, n, a_sum, p_sum);
+      split_round_adjoints<C>(sh, st, g, l, grad, r, l.c * C::chunk, chunk_tokens<C>(g, l, r), a_sum, p_sum);
       __syncthreads();
       write_slot_sums<C>(sh.gv, sh.glv, grad.v, grad.lam_v, g, l, r);
       add_channel_sums<C>(sh.gk, sh.gq, grad.k, grad.q, g, l, r);
     });
   }
-  // Wide: (lam_bar, eta_bar) are now the adjoints of the carried state (the cotangents if L = 0);
-  // Split wrote them at token 0, or here when there is no token.
-  if (l.c == 0 && l.active && (C::chunks == 1 || g.L == 0)) {
+  // The adjoints of the carried state were written at token 0; with no token they are the cotangents.
+  if (l.c == 0 && l.active && g.L == 0) {
     if (grad.lam0) grad.lam0[l.state(g)] = lam_bar;
     if (grad.eta0) grad.eta0[l.state(g)] = eta_bar;
   }
-  // ā̄, p̄̄: (Split: sum over the rows here,) over batch entries with one atomic add per block and slot.
-  if constexpr (C::chunks > 1) {
-    __syncthreads();
-    sh.ex.x.sum[l.c][l.lane][0] = a_sum;
-    sh.ex.x.sum[l.c][l.lane][1] = p_sum;
-    __syncthreads();
-    a_sum = p_sum = 0.f;
-    for (int c = 0; c < C::chunks; ++c) {
-      a_sum += sh.ex.x.sum[c][l.lane][0];
-      p_sum += sh.ex.x.sum[c][l.lane][1];
-    }
+  // ā̄, p̄̄: summed over the rows here, over batch entries with one atomic add per block and slot.
+  __syncthreads();
+  sh.ex.x.sum[l.c][l.lane][0] = a_sum;
+  sh.ex.x.sum[l.c][l.lane][1] = p_sum;
+  __syncthreads();
+  a_sum = p_sum = 0.f;
+  for (int c = 0; c < C::chunks; ++c) {
+    a_sum += sh.ex.x.sum[c][l.lane][0];
+    p_sum += sh.ex.x.sum[c][l.lane][1];
   }
   if (l.c == 0 && l.active) {
     atomicAdd(&grad.a_bar[l.m * g.S + l.j], a_sum);

@@ -8,19 +8,20 @@
 // backward, caller-provided scratch whose size comes from backward_scratch_bytes. They are
 // asynchronous and report launch errors through the returned Status; bad sizes throw Error.
 //
-// Kernels (kla/src/cuda/): one block per batch entry and tile of channels; the tile's (channel,
-// slot) pairs on 128 lanes (S padded to a power of two ≤ 128) and the time axis in rounds of
-// tokens staged in shared memory. When there are enough blocks to fill the GPU, each thread steps
-// its lane's state in registers (rounds of 16 tokens forward, 8 backward, so that a block needs
-// ≈ 25 KB of shared memory and at most 64 registers a thread: every block of the usual shapes is
-// resident at once). With too few blocks, each round of 32 is split into 4 chunks, one per thread
-// row: reduce chunk → scan the chunk aggregates across the block → rescan the chunk. The
-// readout's sum over slots and the v̄, Λv̄ (over slots) and k̄, q̄ (over the tile's channels) sums
-// happen in shared memory in a fixed order; only the sums over tiles of k̄, q̄ (and over b of ā̄,
-// p̄̄) are combined across blocks, with atomic adds, so those gradients may differ in the last bits
-// from run to run. fp32 reciprocals use the hardware approximation (≤ 1 ulp). The backward
-// recomputes states from checkpoints (one per 16 rounds per slot, in the scratch) and never
-// writes a [B, L, M, S] tensor.
+// Kernels (kla/src/cuda/): one block per batch entry and tile of channels, the time axis in
+// rounds of tokens staged in shared memory (S padded to a power of two ≤ 128). When there are
+// enough blocks for every multiprocessor, the wide kernels run: each of a block's 128 threads
+// steps G consecutive slots of one channel (G = 4; 8 from 64 slots; 1 below 4) through the whole
+// sequence, in registers — G independent dependency chains per thread, a token's key and query
+// read once per G slots, the readout summed over G slots before the block's sum. With too few
+// blocks, the split kernels put one (channel, slot) on each of 128 lanes and split each round of
+// 32 tokens into 4 chunks, one per thread row: reduce chunk → scan the chunk aggregates across
+// the block → rescan the chunk. The readout's sum over slots and the v̄, Λv̄ (over slots) and k̄,
+// q̄ (over the tile's channels) sums happen in shared memory in a fixed order; only the sums over
+// tiles of k̄, q̄ (and over b of ā̄, p̄̄) are combined across blocks, with atomic adds, so those
+// gradients may differ in the last bits from run to run. fp32 reciprocals use the hardware
+// approximation (≤ 1 ulp). The backward recomputes states from checkpoints (one per 16 rounds per
+// slot, in the scratch) and never writes a [B, L, M, S] tensor.
 #pragma once
 
 #include <cstddef>
@@ -42,7 +43,7 @@ scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, voi
                      Kernels kernels = Kernels::automatic);
 
 /// Bytes of scratch the backward needs for this shape (the caller's only device memory besides
-/// the tensors: O(B·M·S·(L/128 + 16)) floats, never [B, L, M, S]).
+/// the tensors: O(B·M·S·(L/64 + 16)) floats, never [B, L, M, S]).
 std::size_t backward_scratch_bytes(const Shape& shape, Kernels kernels = Kernels::automatic);
 
 /// Exact backward on device tensors (gradients overwritten, like kla::backward).

@@ -1,0 +1,472 @@
+// The wide KLA kernels (fp32): for shapes with enough (batch entry, channel tile) blocks to fill
+// the GPU. Design in kalmanscan/kla/cuda.hpp; per-slot arithmetic in ../step.hpp (shared with the
+// CPU kernels).
+//
+// Block = (batch entry b, tile of `mt` channels), 128 threads. Thread = G consecutive slots of one
+// channel (the `tpc` = sp/G threads of a channel are consecutive; sp = S rounded up to a power of
+// two): it steps its G states, kept in registers, through the whole sequence. The G slots are
+// independent dependency chains, so one thread keeps the arithmetic pipes busy where a thread per
+// slot needed many warps to hide each step's latency; and a token's key and query are read once
+// per G slots (vector loads from shared memory), the readout is summed over G slots in registers.
+// The time axis goes in rounds of R tokens staged in shared memory by double-buffered cp.async
+// copies (16-byte copies when rows are 16-byte aligned). Each token's per-thread terms
+// (readout; v̄, Λv̄; k̄, q̄ per slot) go to shared buffers laid out so that neither the writes nor
+// the block's sums over a channel's threads (readout, v̄, Λv̄) or over the tile's channels (k̄, q̄)
+// meet bank conflicts; the sums run in a fixed order.
+// The backward keeps each thread's states at every `rounds_per_checkpoint`-th round start in
+// global scratch, recomputes a checkpoint span's round starts (scratch too), and walks the rounds
+// backwards: recompute the round's states in registers, step the adjoints back through it.
+#pragma once
+
+#include <cuda_pipeline.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "common.cuh"
+#include "step.hpp"
+
+namespace kalmanscan::kla::cuda::detail {
+
+using kla::detail::SlotParams;
+
+constexpr int wide_threads = 128;  ///< threads per block
+
+/// Slots per thread (G) for S rounded up to sp: 4 (8 from 64 slots, so that a block still holds
+/// 16 channels and shares each token's keys among them), 1 below 4 slots. (On the H200, G = 2 was
+/// 10–20 % slower forward and backward at (8, 2048, 1024, 16): twice the warps, but each token's
+/// loads and sums shared by fewer slots.)
+__host__ __device__ constexpr int wide_slots_per_thread(int sp) { return sp >= 64 ? 8 : sp >= 4 ? 4 : 1; }
+
+/// Tokens per round: forward 32 (16 with 8 slots a thread, for shared memory); backward 8 (4 with
+/// 8 slots), since it keeps the round's states, (R + 1)·G·2 floats, in registers. The backward's
+/// registers are capped so that `backward_blocks` blocks fit on a multiprocessor.
+template <int G>
+struct WideRounds {
+  static constexpr int forward = G >= 8 ? 16 : 32, backward = G >= 8 ? 4 : 8, backward_blocks = G >= 4 ? 2 : 4;
+};
+
+struct WideGeometry {
+  int B, M, S;
+  long long L;
+  int sp, log_sp;    ///< S rounded up to a power of two (≤ 128)
+  int tpc, log_tpc;  ///< threads per channel: sp / G
+  int mt, log_mt;    ///< channels per block: wide_threads / tpc
+  int tiles;         ///< ⌈M / mt⌉ blocks per batch entry
+  int chan_stride;   ///< per-channel terms of one token: [tpc][chan_stride ≥ mt] pairs (see ChannelTerms)
+  bool vec_chan;     ///< [B, L, M] rows can be staged with 16-byte copies (M % 4 = 0, aligned tensors)
+  bool vec_key;      ///< [B, L, S] rows likewise (S % 4 = 0)
+};
+
+/// This thread's G slots j0 … j0 + G − 1 of channel m of batch entry b.
+template <int G>
+struct SlotGroup {
+  int b, tile, m, ml, j0;
+  bool active[G];  ///< a real (channel, slot); padding slots compute on staged zeros and write nothing
+  SlotParams<float> par[G];
+
+  __device__ std::size_t state(const WideGeometry& g, int i) const {
+    return (std::size_t(b) * g.M + m) * g.S + j0 + i;
+  }
+};
+
+template <int G>
+__device__ inline SlotGroup<G> make_slot_group(const WideGeometry& g, const float* a_bar, const float* p_bar) {
+  SlotGroup<G> s;
+  const int tid = int(threadIdx.x);
+  s.b = int(blockIdx.x) / g.tiles;
+  s.tile = int(blockIdx.x) % g.tiles;
+  s.ml = tid >> g.log_tpc;
+  s.j0 = (tid & (g.tpc - 1)) * G;
+  s.m = s.tile * g.mt + s.ml;
+#pragma unroll
+  for (int i = 0; i < G; ++i) {
+    s.active[i] = s.m < g.M && s.j0 + i < g.S;
+    const int at = s.m * g.S + s.j0 + i;
+    s.par[i] = s.active[i] ? kla::detail::slot_params(a_bar[at], p_bar[at]) : SlotParams<float>{1.f, 1.f, false};
+  }
+  return s;
+}
+
+/// G consecutive floats at p (aligned to G floats), loaded or stored with vector accesses.
+template <int G>
+__device__ __forceinline__ void load_slots(float (&x)[G], const float* p) {
+  if constexpr (G % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < G; i += 4) {
+      const float4 v = *reinterpret_cast<const float4*>(p + i);
+      x[i] = v.x, x[i + 1] = v.y, x[i + 2] = v.z, x[i + 3] = v.w;
+    }
+  } else if constexpr (G == 2) {
+    const float2 v = *reinterpret_cast<const float2*>(p);
+    x[0] = v.x, x[1] = v.y;
+  } else {
+    static_assert(G == 1);
+    x[0] = p[0];
+  }
+}
+template <int G>
+__device__ __forceinline__ void store_slots(float* p, const float (&x)[G]) {
+  if constexpr (G % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < G; i += 4) *reinterpret_cast<float4*>(p + i) = make_float4(x[i], x[i + 1], x[i + 2], x[i + 3]);
+  } else if constexpr (G == 2) {
+    *reinterpret_cast<float2*>(p) = make_float2(x[0], x[1]);
+  } else {
+    static_assert(G == 1);
+    p[0] = x[0];
+  }
+}
+
+/// One round's tokens in shared memory, one array each: Λv, v [R][mt]; k, q [R][sp]; in the
+/// backward's reverse rounds also the cotangents ȳ, ȳ_var [R][mt].
+struct WideStaged {
+  float *lv, *v, *k, *q, *cy, *cy_var;
+
+  /// Floats of one buffer (a multiple of 4, so the second buffer stays 16-byte aligned).
+  __host__ __device__ static std::size_t floats(const WideGeometry& g, int R, bool cot) {
+    return std::size_t(R) * std::size_t((cot ? 4 : 2) * g.mt + 2 * g.sp);
+  }
+  __device__ static WideStaged carve(float* base, const WideGeometry& g, int R, bool cot, int which) {
+    float* p = base + which * floats(g, R, cot);
+    const int c = R * g.mt, s = R * g.sp;
+    return {p, p + c, p + 2 * c, p + 2 * c + s, p + 2 * c + 2 * s, p + 3 * c + 2 * s};
+  }
+};
+
+/// Starts copying rows t0 … t0 + R − 1 (of this batch entry), columns c0 … c0 + 2^log_w − 1 of
+/// a row-major tensor with rows of `row_len` floats into dst [R][2^log_w]: zeros past `rows`
+/// rows, past `cols` columns and for a null src (`dummy`, a valid address, stands in for it).
+/// 16-byte copies when `vec` (row_len, c0, cols multiples of 4, src 16-byte aligned).
+template <int R>
+__device__ inline void stage_tile(float* dst, const float* src, const float* dummy, long long row0, long long rows,
+                                  int row_len, int c0, int cols, int log_w, bool vec) {
+  const int log_v = vec ? 2 : 0, bytes = 4 << log_v;
+  const int log_n = log_w - log_v;  // copies per row: 2^log_n
+  for (int i = int(threadIdx.x); i < R << log_n; i += wide_threads) {
+    const int t = i >> log_n, c = (i & ((1 << log_n) - 1)) << log_v;
+    const bool ok = src && t < rows && c < cols;
+    const float* from = ok ? src + (row0 + t) * row_len + c0 + c : dummy;
+    __pipeline_memcpy_async(dst + (t << log_w) + c, from, bytes, ok ? 0 : bytes);
+  }
+}
+
+/// Starts copying round r's tokens of block (b, tile) into st (and, when cot is given, the
+/// cotangents of y and y_var).
+template <int R>
+__device__ inline void stage_round(const WideStaged& st, const DeviceIn& in, const DeviceCot* cot,
+                                   const WideGeometry& g, int b, int tile, long long r) {
+  const long long t0 = r * R, row0 = std::int64_t(b) * g.L + t0, rows = g.L - t0;
+  const int m0 = tile * g.mt;
+  stage_tile<R>(st.lv, in.lam_v, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
+  stage_tile<R>(st.v, in.v, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
+  stage_tile<R>(st.k, in.k, in.k, row0, rows, g.S, 0, g.S, g.log_sp, g.vec_key);
+  stage_tile<R>(st.q, in.q, in.k, row0, rows, g.S, 0, g.S, g.log_sp, g.vec_key);
+  if (cot) {
+    stage_tile<R>(st.cy, cot->y, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
+    stage_tile<R>(st.cy_var, cot->y_var, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
+  }
+}
+
+/// Staged token kk for this thread: its channel's Λv, v and its G slots' k, q.
+template <int G>
+struct WideToken {
+  float lv, v, k[G], q[G];
+};
+
+template <int G>
+__device__ __forceinline__ WideToken<G> read_token(const WideStaged& st, const WideGeometry& g,
+                                                   const SlotGroup<G>& s, int kk) {
+  WideToken<G> tk;
+  tk.lv = st.lv[(kk << g.log_mt) + s.ml];
+  tk.v = st.v[(kk << g.log_mt) + s.ml];
+  load_slots<G>(tk.k, st.k + (kk << g.log_sp) + s.j0);
+  load_slots<G>(tk.q, st.q + (kk << g.log_sp) + s.j0);
+  return tk;
+}
+
+/// Slot i's update at token tk: λ, η ← the state after it.
+template <int G>
+__device__ __forceinline__ void step_slot(const SlotGroup<G>& s, const WideToken<G>& tk, int i, float& lam,
+                                          float& eta) {
+  kla::detail::step(s.par[i], kla::detail::observation_precision(tk.lv, tk.k[i]), tk.lv * tk.v * tk.k[i], lam, eta);
+}
+
+/// Per-thread pairs of each token of a round, to be summed over a channel's threads: pair (kk, u,
+/// ml) of thread u of channel ml at kk·tpc·chan_stride + u·chan_stride + ml. Threads reading one
+/// u for consecutive channels read consecutive pairs; chan_stride pads the rows so that a warp's
+/// writes (32/tpc channels × tpc threads) spread over all banks as well.
+struct ChannelTerms {
+  /// chan_stride for tpc threads per channel and mt channels: ≥ mt and ≡ 32/tpc (mod 16) pairs.
+  __host__ static int stride(int tpc, int mt) { return mt + (((32 / tpc - mt) % 16) + 16) % 16; }
+  __host__ __device__ static std::size_t pairs(const WideGeometry& g, int R) {
+    return std::size_t(R) * std::size_t(g.tpc) * std::size_t(g.chan_stride);
+  }
+  /// This thread's pair of token 0 (token kk: + kk·tpc·chan_stride).
+  __device__ static int own(const WideGeometry& g) {
+    return (int(threadIdx.x) & (g.tpc - 1)) * g.chan_stride + (int(threadIdx.x) >> g.log_tpc);
+  }
+};
+
+/// Sums over each channel's threads of the ChannelTerms `terms` of round r, written to the
+/// [B, L, M] tensors out_x, out_y (the readout; v̄ and Λv̄). Every thread calls it.
+template <int R>
+__device__ inline void write_channel_sums(const float2* terms, float* out_x, float* out_y, const WideGeometry& g,
+                                          int b, int tile, long long r) {
+  for (int o = int(threadIdx.x); o < R << g.log_mt; o += wide_threads) {
+    const int kk = o >> g.log_mt, ml = o & (g.mt - 1);
+    const float2* p = terms + kk * g.tpc * g.chan_stride + ml;
+    float sx = 0.f, sy = 0.f;
+    for (int u = 0; u < g.tpc; ++u) {
+      sx += p[u * g.chan_stride].x;
+      sy += p[u * g.chan_stride].y;
+    }
+    const long long t = r * R + kk;
+    const int m = tile * g.mt + ml;
+    if (t < g.L && m < g.M) {
+      const std::size_t at = (std::size_t(b) * g.L + t) * g.M + m;
+      out_x[at] = sx;
+      out_y[at] = sy;
+    }
+  }
+}
+
+/// Sums over the tile's channels of the [R][mt][sp] per-slot terms xk, xq of round r, added to
+/// the [B, L, S] gradients gk, gq with one atomic add each (the other tiles add theirs).
+template <int R>
+__device__ inline void add_slot_sums(const float* xk, const float* xq, float* gk, float* gq, const WideGeometry& g,
+                                     int b, long long r) {
+  for (int o = int(threadIdx.x); o < R << g.log_sp; o += wide_threads) {
+    const int kk = o >> g.log_sp, j = o & (g.sp - 1);
+    const long long t = r * R + kk;
+    if (j >= g.S || t >= g.L) continue;
+    const int at = ((kk << g.log_mt) << g.log_sp) + j;
+    float sk = 0.f, sq = 0.f;
+    for (int ml = 0; ml < g.mt; ++ml) {
+      sk += xk[at + (ml << g.log_sp)];
+      sq += xq[at + (ml << g.log_sp)];
+    }
+    const std::size_t out = (std::size_t(b) * g.L + t) * g.S + j;
+    atomicAdd(&gk[out], sk);
+    atomicAdd(&gq[out], sq);
+  }
+}
+
+/// The carried-in states (or the prior) of this thread's slots.
+template <int G>
+__device__ inline void initial_states(const DeviceIn& in, const WideGeometry& g, const SlotGroup<G>& s,
+                                      float (&lam)[G], float (&eta)[G]) {
+#pragma unroll
+  for (int i = 0; i < G; ++i) {
+    lam[i] = s.active[i] && in.lam0 ? in.lam0[s.state(g, i)] : 1.f;
+    eta[i] = s.active[i] && in.eta0 ? in.eta0[s.state(g, i)] : 0.f;
+  }
+}
+
+/// Dynamic shared memory of the wide forward: the readout terms (ChannelTerms), then the staged
+/// rounds (16-byte aligned: an even number of pairs).
+template <int G>
+__host__ __device__ inline std::size_t wide_forward_terms_bytes(const WideGeometry& g) {
+  return (ChannelTerms::pairs(g, WideRounds<G>::forward) + 1) / 2 * 2 * sizeof(float2);
+}
+template <int G>
+__host__ __device__ inline std::size_t wide_forward_shared_bytes(const WideGeometry& g) {
+  return wide_forward_terms_bytes<G>(g) +
+         2 * WideStaged::floats(g, WideRounds<G>::forward, false) * sizeof(float);
+}
+
+template <int G>
+__global__ void __launch_bounds__(wide_threads) wide_forward_kernel(DeviceIn in, DeviceOut out, WideGeometry g) {
+  constexpr int R = WideRounds<G>::forward;
+  extern __shared__ __align__(16) unsigned char shared_raw[];
+  float2* const terms = reinterpret_cast<float2*>(shared_raw);  // ChannelTerms
+  float* const staged = reinterpret_cast<float*>(shared_raw + wide_forward_terms_bytes<G>(g));
+  const SlotGroup<G> s = make_slot_group<G>(g, in.a_bar, in.p_bar);
+  float2* const own = terms + ChannelTerms::own(g);
+  const int token_pairs = g.tpc * g.chan_stride;
+  float lam[G], eta[G];
+  initial_states(in, g, s, lam, eta);
+  pipelined_rounds(
+      0, round_count(g.L, R), 1,
+      [&](int which, long long r) {
+        stage_round<R>(WideStaged::carve(staged, g, R, false, which), in, nullptr, g, s.b, s.tile, r);
+      },
+      [&](int which, long long r) {
+        const WideStaged st = WideStaged::carve(staged, g, R, false, which);
+        // Step every slot through the round, leaving each token's readout summed over the G slots
+        // (tokens past L leave stale terms, which the sums skip).
+        for_tokens<R>(tokens_in_round(g.L, r, R), [&](int kk) {
+          const WideToken<G> tk = read_token(st, g, s, kk);
+          float y = 0.f, y_var = 0.f;
+#pragma unroll
+          for (int i = 0; i < G; ++i) {
+            step_slot(s, tk, i, lam[i], eta[i]);
+            kla::detail::readout(tk.q[i], lam[i], eta[i], y, y_var);
+          }
+          own[kk * token_pairs] = make_float2(y, y_var);
+        });
+        __syncthreads();
+        write_channel_sums<R>(terms, out.y, out.y_var, g, s.b, s.tile, r);
+      });
+#pragma unroll
+  for (int i = 0; i < G; ++i)
+    if (s.active[i]) {
+      if (out.lam_T) out.lam_T[s.state(g, i)] = lam[i];
+      if (out.eta_T) out.eta_T[s.state(g, i)] = eta[i];
+    }
+}
+
+/// Floats of backward scratch per block: the checkpoints, then one span's round starts, each the
+/// states (G λ, then G η) of every thread.
+template <int G>
+__host__ __device__ inline std::size_t wide_scratch_per_block(const WideGeometry& g) {
+  return std::size_t(checkpoint_count(g.L, WideRounds<G>::backward) + rounds_per_checkpoint) * wide_threads * 2 * G;
+}
+
+/// Shared memory of the wide backward: per-token terms (k̄ and q̄ [R][threads·G] each; v̄, Λv̄
+/// pairs as ChannelTerms), then the staged rounds (16-byte aligned: an even number of pairs).
+template <int G>
+struct WideBackwardShared {
+  static constexpr int R = WideRounds<G>::backward;
+  static constexpr std::size_t slot_bytes = R * wide_threads * G * sizeof(float);
+  __host__ __device__ static std::size_t chan_bytes(const WideGeometry& g) {
+    return (ChannelTerms::pairs(g, R) + 1) / 2 * 2 * sizeof(float2);
+  }
+  __host__ __device__ static std::size_t bytes(const WideGeometry& g) {
+    return 2 * slot_bytes + chan_bytes(g) + 2 * WideStaged::floats(g, R, true) * sizeof(float);
+  }
+};
+
+/// Backward of the n tokens of the staged round st, from the states (lam, eta) before it:
+/// (lam_bar, eta_bar) go from the adjoints of the states after the round (its last readout
+/// excluded) to those of the states before it; ā, p̄ terms are added to a_sum, p_sum and each
+/// token's gradient terms left in the shared buffers.
+template <int G, int R>
+__device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeometry& g, const SlotGroup<G>& s, int n,
+                                           const float (&lam)[G], const float (&eta)[G], float (&lam_bar)[G],
+                                           float (&eta_bar)[G], float (&a_sum)[G], float (&p_sum)[G],
+                                           float2* chan_terms, float* k_terms, float* q_terms) {
+  const int tid = int(threadIdx.x), token_pairs = g.tpc * g.chan_stride;
+  float2* const own = chan_terms + ChannelTerms::own(g);
+  float sl[R + 1][G], se[R + 1][G];  // the round's states: index kk = before its kk-th token
+#pragma unroll
+  for (int i = 0; i < G; ++i) sl[0][i] = lam[i], se[0][i] = eta[i];
+  for_tokens<R>(n, [&](int kk) {
+    const WideToken<G> tk = read_token(st, g, s, kk);
+#pragma unroll
+    for (int i = 0; i < G; ++i) {
+      sl[kk + 1][i] = sl[kk][i];
+      se[kk + 1][i] = se[kk][i];
+      step_slot(s, tk, i, sl[kk + 1][i], se[kk + 1][i]);
+    }
+  });
+  for_tokens_reverse<R>(n, [&](int kk) {
+    const WideToken<G> tk = read_token(st, g, s, kk);
+    const float gy = st.cy[(kk << g.log_mt) + s.ml], gy_var = st.cy_var[(kk << g.log_mt) + s.ml];
+    float v_sum = 0.f, lv_sum = 0.f, kb[G], qb[G];
+#pragma unroll
+    for (int i = 0; i < G; ++i) {
+      // The readout at token kk completes the adjoints of the state after it; then back through its update.
+      qb[i] = kla::detail::readout_adjoint(tk.q[i], sl[kk + 1][i], se[kk + 1][i], gy, gy_var, lam_bar[i], eta_bar[i]);
+      float phi_bar, r_bar;
+      kla::detail::step_adjoint(s.par[i], sl[kk][i], se[kk][i], lam_bar[i], eta_bar[i], a_sum[i], p_sum[i], phi_bar,
+                                r_bar);
+      const kla::detail::TokenGrads<float> tg = kla::detail::token_grads(tk.v, tk.lv, tk.k[i], phi_bar, r_bar);
+      v_sum += tg.v;
+      lv_sum += tg.lam_v;
+      kb[i] = tg.k;
+    }
+    // Padding slots and channels computed on zeros: their terms are zero.
+    own[kk * token_pairs] = make_float2(v_sum, lv_sum);
+    store_slots<G>(k_terms + (kk * wide_threads + tid) * G, kb);
+    store_slots<G>(q_terms + (kk * wide_threads + tid) * G, qb);
+  });
+}
+
+/// Backward; grad.k, grad.q, grad.a_bar, grad.p_bar must be zero on entry (summed with atomics
+/// across blocks). `scratch`: blocks · wide_scratch_per_block floats, 16-byte aligned.
+template <int G>
+__global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) wide_backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad,
+                                                                     WideGeometry g, float* scratch) {
+  using Shared = WideBackwardShared<G>;
+  constexpr int R = Shared::R;
+  extern __shared__ __align__(16) unsigned char shared_raw[];
+  float* const k_terms = reinterpret_cast<float*>(shared_raw);
+  float* const q_terms = reinterpret_cast<float*>(shared_raw + Shared::slot_bytes);
+  float2* const chan_terms = reinterpret_cast<float2*>(shared_raw + 2 * Shared::slot_bytes);
+  float* const staged = reinterpret_cast<float*>(shared_raw + 2 * Shared::slot_bytes + Shared::chan_bytes(g));
+  const SlotGroup<G> s = make_slot_group<G>(g, in.a_bar, in.p_bar);
+  const int tid = int(threadIdx.x);
+  const long long rounds = round_count(g.L, R), checkpoints = checkpoint_count(g.L, R);
+  constexpr std::size_t states = std::size_t(wide_threads) * 2 * G;  // floats of one save
+  float* const ck = scratch + std::size_t(blockIdx.x) * wide_scratch_per_block<G>(g);  // [checkpoints][states]
+  float* const span = ck + std::size_t(checkpoints) * states;                       // [rounds_per_checkpoint][states]
+  float lam[G], eta[G];
+  initial_states(in, g, s, lam, eta);
+  auto save = [&](float* at) {
+    store_slots<G>(at + tid * 2 * G, lam);
+    store_slots<G>(at + tid * 2 * G + G, eta);
+  };
+  auto load = [&](const float* at) {
+    load_slots<G>(lam, at + tid * 2 * G);
+    load_slots<G>(eta, at + tid * 2 * G + G);
+  };
+  auto stage = [&](const DeviceCot* c) {
+    return [&, c](int which, long long r) {
+      stage_round<R>(WideStaged::carve(staged, g, R, true, which), in, c, g, s.b, s.tile, r);
+    };
+  };
+  // Moves (lam, eta) over the staged round r.
+  auto advance = [&](int which, long long r) {
+    const WideStaged st = WideStaged::carve(staged, g, R, true, which);
+    for_tokens<R>(tokens_in_round(g.L, r, R), [&](int kk) {
+      const WideToken<G> tk = read_token(st, g, s, kk);
+#pragma unroll
+      for (int i = 0; i < G; ++i) step_slot(s, tk, i, lam[i], eta[i]);
+    });
+  };
+  // Forward sweep: the states at each checkpoint's first round.
+  pipelined_rounds(0, rounds, 1, stage(nullptr), [&](int which, long long r) {
+    if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * states);
+    advance(which, r);
+  });
+  float lam_bar[G], eta_bar[G], a_sum[G], p_sum[G];
+#pragma unroll
+  for (int i = 0; i < G; ++i) {
+    lam_bar[i] = s.active[i] && cot.lam_T ? cot.lam_T[s.state(g, i)] : 0.f;
+    eta_bar[i] = s.active[i] && cot.eta_T ? cot.eta_T[s.state(g, i)] : 0.f;
+    a_sum[i] = p_sum[i] = 0.f;
+  }
+  for (long long cp = checkpoints - 1; cp >= 0; --cp) {
+    const long long r0 = cp * rounds_per_checkpoint;
+    const long long n_rounds = r0 + rounds_per_checkpoint < rounds ? rounds_per_checkpoint : rounds - r0;
+    // Round starts of this span, from its checkpoint.
+    load(ck + cp * states);
+    pipelined_rounds(r0, n_rounds, 1, stage(nullptr), [&](int which, long long r) {
+      save(span + (r - r0) * states);
+      advance(which, r);
+    });
+    pipelined_rounds(r0 + n_rounds - 1, n_rounds, -1, stage(&cot), [&](int which, long long r) {
+      load(span + (r - r0) * states);
+      wide_round_adjoints<G, R>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R), lam,
+                                eta, lam_bar, eta_bar, a_sum, p_sum, chan_terms, k_terms, q_terms);
+      __syncthreads();
+      write_channel_sums<R>(chan_terms, grad.v, grad.lam_v, g, s.b, s.tile, r);
+      add_slot_sums<R>(k_terms, q_terms, grad.k, grad.q, g, s.b, r);
+    });
+  }
+  // (lam_bar, eta_bar) are now the adjoints of the carried states (the cotangents if L = 0); ā̄,
+  // p̄̄ are summed over batch entries with one atomic add per block and slot.
+#pragma unroll
+  for (int i = 0; i < G; ++i)
+    if (s.active[i]) {
+      if (grad.lam0) grad.lam0[s.state(g, i)] = lam_bar[i];
+      if (grad.eta0) grad.eta0[s.state(g, i)] = eta_bar[i];
+      const int at = s.m * g.S + s.j0 + i;
+      atomicAdd(&grad.a_bar[at], a_sum[i]);
+      if (!s.par[i].p_floored) atomicAdd(&grad.p_bar[at], p_sum[i]);
+    }
+}
+
+}  // namespace kalmanscan::kla::cuda::detail
