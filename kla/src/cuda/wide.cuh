@@ -135,34 +135,54 @@ struct WideStaged {
   }
 };
 
+/// Starts an asynchronous copy (cp.async) of Bytes (4 or 16) bytes from src to the shared dst,
+/// or of zeros when !ok (src is then not read).
+template <int Bytes>
+__device__ __forceinline__ void copy_async(float* dst, const float* src, bool ok) {
+  const unsigned to = unsigned(__cvta_generic_to_shared(dst)), n = ok ? Bytes : 0;
+  if constexpr (Bytes == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(to), "l"(src), "r"(n) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(to), "l"(src), "r"(n) : "memory");
+}
+
 /// Starts copying rows t0 … t0 + R − 1 (of this batch entry), columns c0 … c0 + 2^log_w − 1 of
 /// a row-major tensor with rows of `row_len` floats into dst [R][2^log_w]: zeros past `rows`
 /// rows, past `cols` columns and for a null src (`dummy`, a valid address, stands in for it).
 /// 16-byte copies when `vec` (row_len, c0, cols multiples of 4, src 16-byte aligned).
-template <int R>
-__device__ inline void stage_tile(float* dst, const float* src, const float* dummy, long long row0, long long rows,
-                                  int row_len, int c0, int cols, int log_w, bool vec) {
-  const int log_v = vec ? 2 : 0, bytes = 4 << log_v;
+template <int R, int Bytes>
+__device__ inline void stage_tile_by(float* dst, const float* src, const float* dummy, long long row0, long long rows,
+                                     int row_len, int c0, int cols, int log_w) {
+  constexpr int log_v = Bytes == 16 ? 2 : 0;
   const int log_n = log_w - log_v;  // copies per row: 2^log_n
+#pragma unroll 1  // a thread makes one or two copies of a tile: unrolling only grows the code
   for (int i = int(threadIdx.x); i < R << log_n; i += wide_threads) {
     const int t = i >> log_n, c = (i & ((1 << log_n) - 1)) << log_v;
     const bool ok = src && t < rows && c < cols;
-    const float* from = ok ? src + (row0 + t) * row_len + c0 + c : dummy;
-    __pipeline_memcpy_async(dst + (t << log_w) + c, from, bytes, ok ? 0 : bytes);
+    copy_async<Bytes>(dst + (t << log_w) + c, ok ? src + (row0 + t) * row_len + c0 + c : dummy, ok);
   }
+}
+template <int R>
+__device__ inline void stage_tile(float* dst, const float* src, const float* dummy, long long row0, long long rows,
+                                  int row_len, int c0, int cols, int log_w, bool vec) {
+  if (vec)
+    stage_tile_by<R, 16>(dst, src, dummy, row0, rows, row_len, c0, cols, log_w);
+  else
+    stage_tile_by<R, 4>(dst, src, dummy, row0, rows, row_len, c0, cols, log_w);
 }
 
 /// Starts copying round r's tokens of block (b, tile) into st (and, when cot is given, the
-/// cotangents of y and y_var).
+/// cotangents of y and y_var); the queries only when `queries` (passes that only step the states
+/// forward do not read them).
 template <int R>
 __device__ inline void stage_round(const WideStaged& st, const DeviceIn& in, const DeviceCot* cot,
-                                   const WideGeometry& g, int b, int tile, long long r) {
+                                   const WideGeometry& g, int b, int tile, long long r, bool queries = true) {
   const long long t0 = r * R, row0 = std::int64_t(b) * g.L + t0, rows = g.L - t0;
   const int m0 = tile * g.mt;
   stage_tile<R>(st.lv, in.lam_v, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
   stage_tile<R>(st.v, in.v, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
   stage_tile<R>(st.k, in.k, in.k, row0, rows, g.S, 0, g.S, g.log_sp, g.vec_key);
-  stage_tile<R>(st.q, in.q, in.k, row0, rows, g.S, 0, g.S, g.log_sp, g.vec_key);
+  if (queries) stage_tile<R>(st.q, in.q, in.k, row0, rows, g.S, 0, g.S, g.log_sp, g.vec_key);
   if (cot) {
     stage_tile<R>(st.cy, cot->y, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
     stage_tile<R>(st.cy_var, cot->y_var, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
@@ -341,8 +361,10 @@ struct WideBackwardShared {
 /// Backward of the n tokens of the staged round st, from the states (lam, eta) before it:
 /// (lam_bar, eta_bar) go from the adjoints of the states after the round (its last readout
 /// excluded) to those of the states before it; ā, p̄ terms are added to a_sum, p_sum and each
-/// token's gradient terms left in the shared buffers.
-template <int G, int R>
+/// token's gradient terms left in the shared buffers. Lean: the recompute keeps each step's
+/// reciprocal 1/D for the adjoint (step_adjoint_from) and the token gradients are summed over
+/// the G slots in factored form (ChannelTokenGrads); otherwise a9b6b93's arithmetic.
+template <int G, int R, bool Lean>
 __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeometry& g, const SlotGroup<G>& s, int n,
                                            const float (&lam)[G], const float (&eta)[G], float (&lam_bar)[G],
                                            float (&eta_bar)[G], float (&a_sum)[G], float (&p_sum)[G],
@@ -350,6 +372,7 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
   const int tid = int(threadIdx.x), token_pairs = g.tpc * g.chan_stride;
   float2* const own = chan_terms + ChannelTerms::own(g);
   float sl[R + 1][G], se[R + 1][G];  // the round's states: index kk = before its kk-th token
+  float sg[Lean ? R : 1][G];         // Lean: 1/D of token kk's step
 #pragma unroll
   for (int i = 0; i < G; ++i) sl[0][i] = lam[i], se[0][i] = eta[i];
   for_tokens<R>(n, [&](int kk) {
@@ -358,13 +381,30 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
     for (int i = 0; i < G; ++i) {
       sl[kk + 1][i] = sl[kk][i];
       se[kk + 1][i] = se[kk][i];
-      step_slot(s, tk, i, sl[kk + 1][i], se[kk + 1][i]);
+      if constexpr (Lean)
+        sg[kk][i] = kla::detail::step_keeping_reciprocal(s.par[i], kla::detail::observation_precision(tk.lv, tk.k[i]),
+                                                         tk.lv * tk.v * tk.k[i], sl[kk + 1][i], se[kk + 1][i]);
+      else
+        step_slot(s, tk, i, sl[kk + 1][i], se[kk + 1][i]);
     }
   });
   for_tokens_reverse<R>(n, [&](int kk) {
     const WideToken<G> tk = read_token(st, g, s, kk);
     const float gy = st.cy[(kk << g.log_mt) + s.ml], gy_var = st.cy_var[(kk << g.log_mt) + s.ml];
-    float v_sum = 0.f, lv_sum = 0.f, kb[G], qb[G];
+    float kb[G], qb[G];
+    if constexpr (Lean) {
+      kla::detail::ChannelTokenGrads<float> cg{tk.lv, tk.lv * tk.v};
+#pragma unroll
+      for (int i = 0; i < G; ++i) {
+        qb[i] = kla::detail::readout_adjoint(tk.q[i], sl[kk + 1][i], se[kk + 1][i], gy, gy_var, lam_bar[i], eta_bar[i]);
+        const float phi_bar = lam_bar[i], r_bar = eta_bar[i];
+        kla::detail::step_adjoint_from(s.par[i], sl[kk][i], sg[kk][i], se[kk][i], lam_bar[i], eta_bar[i], a_sum[i],
+                                       p_sum[i]);
+        kb[i] = cg.add_slot(tk.k[i], phi_bar, r_bar);
+      }
+      own[kk * token_pairs] = make_float2(cg.v_bar, cg.lam_v_bar(tk.v));
+    } else {
+    float v_sum = 0.f, lv_sum = 0.f;
 #pragma unroll
     for (int i = 0; i < G; ++i) {
       // The readout at token kk completes the adjoints of the state after it; then back through its update.
@@ -377,8 +417,9 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
       lv_sum += tg.lam_v;
       kb[i] = tg.k;
     }
-    // Padding slots and channels computed on zeros: their terms are zero.
     own[kk * token_pairs] = make_float2(v_sum, lv_sum);
+    }
+    // Padding slots and channels computed on zeros: their terms are zero.
     store_slots<G>(k_terms + (kk * wide_threads + tid) * G, kb);
     store_slots<G>(q_terms + (kk * wide_threads + tid) * G, qb);
   });
@@ -386,7 +427,11 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
 
 /// Backward; grad.k, grad.q, grad.a_bar, grad.p_bar must be zero on entry (summed with atomics
 /// across blocks). `scratch`: blocks · wide_scratch_per_block floats, 16-byte aligned.
-template <int G>
+/// Lean (the default; !Lean is a9b6b93's backward, kept to be measured against it): the round
+/// adjoints of wide_round_adjoints<Lean>, and the forward passes step no token whose state
+/// nothing reads (the sweep stops at the last checkpoint, a span pass before its last round
+/// start) and do not stage the queries.
+template <int G, bool Lean>
 __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) wide_backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad,
                                                                      WideGeometry g, float* scratch) {
   using Shared = WideBackwardShared<G>;
@@ -414,7 +459,7 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) 
   };
   auto stage = [&](const DeviceCot* c) {
     return [&, c](int which, long long r) {
-      stage_round<R>(WideStaged::carve(staged, g, R, true, which), in, c, g, s.b, s.tile, r);
+      stage_round<R>(WideStaged::carve(staged, g, R, true, which), in, c, g, s.b, s.tile, r, !Lean || c);
     };
   };
   // Moves (lam, eta) over the staged round r.
@@ -427,10 +472,12 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) 
     });
   };
   // Forward sweep: the states at each checkpoint's first round.
-  pipelined_rounds(0, rounds, 1, stage(nullptr), [&](int which, long long r) {
-    if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * states);
-    advance(which, r);
-  });
+  pipelined_rounds(0, Lean ? (checkpoints - 1) * rounds_per_checkpoint : rounds, 1, stage(nullptr),
+                   [&](int which, long long r) {
+                     if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * states);
+                     advance(which, r);
+                   });
+  if (Lean && checkpoints > 0) save(ck + (checkpoints - 1) * states);
   float lam_bar[G], eta_bar[G], a_sum[G], p_sum[G];
 #pragma unroll
   for (int i = 0; i < G; ++i) {
@@ -443,13 +490,14 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) 
     const long long n_rounds = r0 + rounds_per_checkpoint < rounds ? rounds_per_checkpoint : rounds - r0;
     // Round starts of this span, from its checkpoint.
     load(ck + cp * states);
-    pipelined_rounds(r0, n_rounds, 1, stage(nullptr), [&](int which, long long r) {
+    pipelined_rounds(r0, Lean ? n_rounds - 1 : n_rounds, 1, stage(nullptr), [&](int which, long long r) {
       save(span + (r - r0) * states);
       advance(which, r);
     });
+    if (Lean) save(span + (n_rounds - 1) * states);
     pipelined_rounds(r0 + n_rounds - 1, n_rounds, -1, stage(&cot), [&](int which, long long r) {
       load(span + (r - r0) * states);
-      wide_round_adjoints<G, R>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R), lam,
+      wide_round_adjoints<G, R, Lean>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R), lam,
                                 eta, lam_bar, eta_bar, a_sum, p_sum, chan_terms, k_terms, q_terms);
       __syncthreads();
       write_channel_sums<R>(chan_terms, grad.v, grad.lam_v, g, s.b, s.tile, r);
