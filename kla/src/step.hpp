@@ -53,11 +53,17 @@ KS_HD KS_INLINE T observation_precision(T lam_v, T k) {
   return phi < T(phi_floor) ? T(phi_floor) : phi;
 }
 
+/// g = 1/D = 1/(ā² + p̄λ) of one token's update at the λ before it.
+template <class T>
+KS_HD KS_INLINE T step_reciprocal(const SlotParams<T>& sp, T lam) {
+  return reciprocal(sp.a * sp.a + sp.p * lam);
+}
+
 /// One token's precision update λ ← λ/D + φ (= ((1 + p̄φ)λ + ā²φ)/D, D = ā² + p̄λ); returns the
 /// mean's multiplier f = ā/D at the λ before the update.
 template <class T>
 KS_HD KS_INLINE T precision_step(const SlotParams<T>& sp, T phi, T& lam) {
-  const T g = reciprocal(sp.a * sp.a + sp.p * lam);
+  const T g = step_reciprocal(sp, lam);
   lam = lam * g + phi;
   return sp.a * g;
 }
@@ -66,7 +72,7 @@ KS_HD KS_INLINE T precision_step(const SlotParams<T>& sp, T phi, T& lam) {
 /// that reuses it: step_adjoint_from).
 template <class T>
 KS_HD KS_INLINE T step_keeping_reciprocal(const SlotParams<T>& sp, T phi, T r, T& lam, T& eta) {
-  const T g = reciprocal(sp.a * sp.a + sp.p * lam);
+  const T g = step_reciprocal(sp, lam);
   lam = lam * g + phi;
   eta = sp.a * g * eta + r;
   return g;
@@ -122,7 +128,7 @@ struct StepPartials {
 
 template <class T>
 KS_HD KS_INLINE StepPartials<T> step_partials(const SlotParams<T>& sp, T lam) {
-  const T g = reciprocal(sp.a * sp.a + sp.p * lam);
+  const T g = step_reciprocal(sp, lam);
   const T f = sp.a * g, lg = lam * g;
   return {f, -f * sp.p * g, T(-2) * sp.a * lg * g, -lg * lg, g * (T(1) - T(2) * sp.a * f), -f * lg};
 }

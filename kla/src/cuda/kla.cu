@@ -145,7 +145,7 @@ cudaError_t launch_backward(const Geometry& g, const detail::DeviceIn& in, const
   return with_slots_per_thread(w, [&](auto G) {
     constexpr int g_ = decltype(G)::value;
     return launch(lean ? detail::wide_backward_kernel<g_, true> : detail::wide_backward_kernel<g_, false>, blocks(w),
-                  detail::wide_threads, detail::WideBackwardShared<g_>::bytes(w), st, in, cot, grad, w, scratch);
+                  detail::wide_threads, detail::WideBackwardShared<g_>::bytes(w, lean), st, in, cot, grad, w, scratch);
   });
 }
 

@@ -346,24 +346,30 @@ __host__ __device__ inline std::size_t wide_scratch_per_block(const WideGeometry
 
 /// Shared memory of the wide backward: per-token terms (k̄ and q̄ [R][threads·G] each; v̄, Λv̄
 /// pairs as ChannelTerms), then the staged rounds (16-byte aligned: an even number of pairs).
+/// The lean backward's forward passes stage rounds of RA tokens (no cotangents, no queries) over
+/// the same memory from its start: they never run while the adjoint rounds use it.
 template <int G>
 struct WideBackwardShared {
-  static constexpr int R = WideRounds<G>::backward;
+  static constexpr int R = WideRounds<G>::backward, RA = WideRounds<G>::forward;
+  static_assert(RA % R == 0 && (rounds_per_checkpoint * R) % RA == 0, "checkpoints and spans start RA-rounds");
   static constexpr std::size_t slot_bytes = R * wide_threads * G * sizeof(float);
   __host__ __device__ static std::size_t chan_bytes(const WideGeometry& g) {
     return (ChannelTerms::pairs(g, R) + 1) / 2 * 2 * sizeof(float2);
   }
-  __host__ __device__ static std::size_t bytes(const WideGeometry& g) {
-    return 2 * slot_bytes + chan_bytes(g) + 2 * WideStaged::floats(g, R, true) * sizeof(float);
+  __host__ __device__ static std::size_t bytes(const WideGeometry& g, bool lean) {
+    const std::size_t adjoint = 2 * slot_bytes + chan_bytes(g) + 2 * WideStaged::floats(g, R, true) * sizeof(float);
+    const std::size_t forward = 2 * WideStaged::floats(g, RA, false) * sizeof(float);
+    return lean && forward > adjoint ? forward : adjoint;
   }
 };
 
 /// Backward of the n tokens of the staged round st, from the states (lam, eta) before it:
 /// (lam_bar, eta_bar) go from the adjoints of the states after the round (its last readout
 /// excluded) to those of the states before it; ā, p̄ terms are added to a_sum, p_sum and each
-/// token's gradient terms left in the shared buffers. Lean: the recompute keeps each step's
-/// reciprocal 1/D for the adjoint (step_adjoint_from) and the token gradients are summed over
-/// the G slots in factored form (ChannelTokenGrads); otherwise a9b6b93's arithmetic.
+/// token's gradient terms left in the shared buffers. Lean: the adjoint in factored form
+/// (step_adjoint_from, ChannelTokenGrads: the token gradients summed over the G slots), reusing
+/// each step's reciprocal 1/D from the recompute when G ≤ 4 (with 8 slots a thread the R·G more
+/// registers spill); otherwise a9b6b93's arithmetic.
 template <int G, int R, bool Lean>
 __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeometry& g, const SlotGroup<G>& s, int n,
                                            const float (&lam)[G], const float (&eta)[G], float (&lam_bar)[G],
@@ -372,7 +378,8 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
   const int tid = int(threadIdx.x), token_pairs = g.tpc * g.chan_stride;
   float2* const own = chan_terms + ChannelTerms::own(g);
   float sl[R + 1][G], se[R + 1][G];  // the round's states: index kk = before its kk-th token
-  float sg[Lean ? R : 1][G];         // Lean: 1/D of token kk's step
+  constexpr bool keep = Lean && G <= 4;
+  float sg[keep ? R : 1][G];         // keep: 1/D of token kk's step
 #pragma unroll
   for (int i = 0; i < G; ++i) sl[0][i] = lam[i], se[0][i] = eta[i];
   for_tokens<R>(n, [&](int kk) {
@@ -381,7 +388,7 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
     for (int i = 0; i < G; ++i) {
       sl[kk + 1][i] = sl[kk][i];
       se[kk + 1][i] = se[kk][i];
-      if constexpr (Lean)
+      if constexpr (keep)
         sg[kk][i] = kla::detail::step_keeping_reciprocal(s.par[i], kla::detail::observation_precision(tk.lv, tk.k[i]),
                                                          tk.lv * tk.v * tk.k[i], sl[kk + 1][i], se[kk + 1][i]);
       else
@@ -398,8 +405,8 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
       for (int i = 0; i < G; ++i) {
         qb[i] = kla::detail::readout_adjoint(tk.q[i], sl[kk + 1][i], se[kk + 1][i], gy, gy_var, lam_bar[i], eta_bar[i]);
         const float phi_bar = lam_bar[i], r_bar = eta_bar[i];
-        kla::detail::step_adjoint_from(s.par[i], sl[kk][i], sg[kk][i], se[kk][i], lam_bar[i], eta_bar[i], a_sum[i],
-                                       p_sum[i]);
+        const float rcp = keep ? sg[keep ? kk : 0][i] : kla::detail::step_reciprocal(s.par[i], sl[kk][i]);
+        kla::detail::step_adjoint_from(s.par[i], sl[kk][i], rcp, se[kk][i], lam_bar[i], eta_bar[i], a_sum[i], p_sum[i]);
         kb[i] = cg.add_slot(tk.k[i], phi_bar, r_bar);
       }
       own[kk * token_pairs] = make_float2(cg.v_bar, cg.lam_v_bar(tk.v));
@@ -428,9 +435,10 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
 /// Backward; grad.k, grad.q, grad.a_bar, grad.p_bar must be zero on entry (summed with atomics
 /// across blocks). `scratch`: blocks · wide_scratch_per_block floats, 16-byte aligned.
 /// Lean (the default; !Lean is a9b6b93's backward, kept to be measured against it): the round
-/// adjoints of wide_round_adjoints<Lean>, and the forward passes step no token whose state
-/// nothing reads (the sweep stops at the last checkpoint, a span pass before its last round
-/// start) and do not stage the queries.
+/// adjoints of wide_round_adjoints<Lean>, and the two forward passes (checkpoint sweep, span)
+/// go in rounds of RA = 4R tokens (a quarter of the barriers and staging calls), step no token
+/// whose state nothing reads (the sweep stops at the last checkpoint, a span pass at its last
+/// round start) and do not stage the queries.
 template <int G, bool Lean>
 __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) wide_backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad,
                                                                      WideGeometry g, float* scratch) {
@@ -459,7 +467,7 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) 
   };
   auto stage = [&](const DeviceCot* c) {
     return [&, c](int which, long long r) {
-      stage_round<R>(WideStaged::carve(staged, g, R, true, which), in, c, g, s.b, s.tile, r, !Lean || c);
+      stage_round<R>(WideStaged::carve(staged, g, R, true, which), in, c, g, s.b, s.tile, r);
     };
   };
   // Moves (lam, eta) over the staged round r.
@@ -471,13 +479,43 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) 
       for (int i = 0; i < G; ++i) step_slot(s, tk, i, lam[i], eta[i]);
     });
   };
+  // Lean: steps (lam, eta) from token R·r_begin to R·r_end (r_begin a checkpoint's round), in
+  // rounds of RA tokens staged over the start of shared memory, calling save_at(r) with the
+  // states before each round r of R tokens on the way (not at r_end).
+  auto forward_pass = [&](long long r_begin, long long r_end, auto&& save_at) {
+    constexpr int RA = Shared::RA;
+    float* const staged_a = reinterpret_cast<float*>(shared_raw);
+    const long long t_end = r_end * R;
+    pipelined_rounds(
+        r_begin * R / RA, round_count((r_end - r_begin) * R, RA), 1,
+        [&](int which, long long a) {
+          stage_round<RA>(WideStaged::carve(staged_a, g, RA, false, which), in, nullptr, g, s.b, s.tile, a, false);
+        },
+        [&](int which, long long a) {
+          const WideStaged st = WideStaged::carve(staged_a, g, RA, false, which);
+          const long long left = t_end - a * RA;
+          for_tokens<RA>(left < RA ? int(left) : RA, [&](int kk) {
+            if (kk % R == 0) save_at((a * RA + kk) / R);
+            const WideToken<G> tk = read_token(st, g, s, kk);
+#pragma unroll
+            for (int i = 0; i < G; ++i) step_slot(s, tk, i, lam[i], eta[i]);
+          });
+        });
+  };
   // Forward sweep: the states at each checkpoint's first round.
-  pipelined_rounds(0, Lean ? (checkpoints - 1) * rounds_per_checkpoint : rounds, 1, stage(nullptr),
-                   [&](int which, long long r) {
-                     if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * states);
-                     advance(which, r);
-                   });
-  if (Lean && checkpoints > 0) save(ck + (checkpoints - 1) * states);
+  if constexpr (Lean) {
+    if (checkpoints > 0) {
+      forward_pass(0, (checkpoints - 1) * rounds_per_checkpoint, [&](long long r) {
+        if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * states);
+      });
+      save(ck + (checkpoints - 1) * states);
+    }
+  } else {
+    pipelined_rounds(0, rounds, 1, stage(nullptr), [&](int which, long long r) {
+      if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * states);
+      advance(which, r);
+    });
+  }
   float lam_bar[G], eta_bar[G], a_sum[G], p_sum[G];
 #pragma unroll
   for (int i = 0; i < G; ++i) {
@@ -490,11 +528,15 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) 
     const long long n_rounds = r0 + rounds_per_checkpoint < rounds ? rounds_per_checkpoint : rounds - r0;
     // Round starts of this span, from its checkpoint.
     load(ck + cp * states);
-    pipelined_rounds(r0, Lean ? n_rounds - 1 : n_rounds, 1, stage(nullptr), [&](int which, long long r) {
-      save(span + (r - r0) * states);
-      advance(which, r);
-    });
-    if (Lean) save(span + (n_rounds - 1) * states);
+    if constexpr (Lean) {
+      forward_pass(r0, r0 + n_rounds - 1, [&](long long r) { save(span + (r - r0) * states); });
+      save(span + (n_rounds - 1) * states);
+    } else {
+      pipelined_rounds(r0, n_rounds, 1, stage(nullptr), [&](int which, long long r) {
+        save(span + (r - r0) * states);
+        advance(which, r);
+      });
+    }
     pipelined_rounds(r0 + n_rounds - 1, n_rounds, -1, stage(&cot), [&](int which, long long r) {
       load(span + (r - r0) * states);
       wide_round_adjoints<G, R, Lean>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R), lam,
