@@ -206,11 +206,12 @@ __device__ __forceinline__ WideToken<G> read_token(const WideStaged& st, const W
   return tk;
 }
 
-/// Slot i's update at token tk: λ, η ← the state after it.
+/// Slot i's update at token tk: λ, η ← the state after it; returns the step's 1/D.
 template <int G>
-__device__ __forceinline__ void step_slot(const SlotGroup<G>& s, const WideToken<G>& tk, int i, float& lam,
-                                          float& eta) {
-  kla::detail::step(s.par[i], kla::detail::observation_precision(tk.lv, tk.k[i]), tk.lv * tk.v * tk.k[i], lam, eta);
+__device__ __forceinline__ float step_slot(const SlotGroup<G>& s, const WideToken<G>& tk, int i, float& lam,
+                                           float& eta) {
+  return kla::detail::step_keeping_reciprocal(s.par[i], kla::detail::observation_precision(tk.lv, tk.k[i]),
+                                              tk.lv * tk.v * tk.k[i], lam, eta);
 }
 
 /// Per-thread pairs of each token of a round, to be summed over a channel's threads: pair (kk, u,
@@ -350,7 +351,9 @@ __host__ __device__ inline std::size_t wide_scratch_per_block(const WideGeometry
 /// the same memory from its start: they never run while the adjoint rounds use it.
 template <int G>
 struct WideBackwardShared {
-  static constexpr int R = WideRounds<G>::backward, RA = WideRounds<G>::forward;
+  // RA = 2R: with 4R the two unrolled forward passes pushed the kernel past 255 registers (spills
+  // in the span pass and the adjoint rounds); with 2R the only spills are outside the token loops.
+  static constexpr int R = WideRounds<G>::backward, RA = 2 * R;
   static_assert(RA % R == 0 && (rounds_per_checkpoint * R) % RA == 0, "checkpoints and spans start RA-rounds");
   static constexpr std::size_t slot_bytes = R * wide_threads * G * sizeof(float);
   __host__ __device__ static std::size_t chan_bytes(const WideGeometry& g) {
@@ -388,17 +391,16 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
     for (int i = 0; i < G; ++i) {
       sl[kk + 1][i] = sl[kk][i];
       se[kk + 1][i] = se[kk][i];
-      if constexpr (keep)
-        sg[kk][i] = kla::detail::step_keeping_reciprocal(s.par[i], kla::detail::observation_precision(tk.lv, tk.k[i]),
-                                                         tk.lv * tk.v * tk.k[i], sl[kk + 1][i], se[kk + 1][i]);
-      else
-        step_slot(s, tk, i, sl[kk + 1][i], se[kk + 1][i]);
+      const float rcp = step_slot(s, tk, i, sl[kk + 1][i], se[kk + 1][i]);
+      if constexpr (keep) sg[kk][i] = rcp;
     }
   });
   for_tokens_reverse<R>(n, [&](int kk) {
     const WideToken<G> tk = read_token(st, g, s, kk);
     const float gy = st.cy[(kk << g.log_mt) + s.ml], gy_var = st.cy_var[(kk << g.log_mt) + s.ml];
     float kb[G], qb[G];
+    // Per slot, the readout at token kk completes the adjoints of the state after it; then back
+    // through its update.
     if constexpr (Lean) {
       kla::detail::ChannelTokenGrads<float> cg{tk.lv, tk.lv * tk.v};
 #pragma unroll
@@ -411,20 +413,19 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
       }
       own[kk * token_pairs] = make_float2(cg.v_bar, cg.lam_v_bar(tk.v));
     } else {
-    float v_sum = 0.f, lv_sum = 0.f;
+      float v_sum = 0.f, lv_sum = 0.f;
 #pragma unroll
-    for (int i = 0; i < G; ++i) {
-      // The readout at token kk completes the adjoints of the state after it; then back through its update.
-      qb[i] = kla::detail::readout_adjoint(tk.q[i], sl[kk + 1][i], se[kk + 1][i], gy, gy_var, lam_bar[i], eta_bar[i]);
-      float phi_bar, r_bar;
-      kla::detail::step_adjoint(s.par[i], sl[kk][i], se[kk][i], lam_bar[i], eta_bar[i], a_sum[i], p_sum[i], phi_bar,
-                                r_bar);
-      const kla::detail::TokenGrads<float> tg = kla::detail::token_grads(tk.v, tk.lv, tk.k[i], phi_bar, r_bar);
-      v_sum += tg.v;
-      lv_sum += tg.lam_v;
-      kb[i] = tg.k;
-    }
-    own[kk * token_pairs] = make_float2(v_sum, lv_sum);
+      for (int i = 0; i < G; ++i) {
+        qb[i] = kla::detail::readout_adjoint(tk.q[i], sl[kk + 1][i], se[kk + 1][i], gy, gy_var, lam_bar[i], eta_bar[i]);
+        float phi_bar, r_bar;
+        kla::detail::step_adjoint(s.par[i], sl[kk][i], se[kk][i], lam_bar[i], eta_bar[i], a_sum[i], p_sum[i], phi_bar,
+                                  r_bar);
+        const kla::detail::TokenGrads<float> tg = kla::detail::token_grads(tk.v, tk.lv, tk.k[i], phi_bar, r_bar);
+        v_sum += tg.v;
+        lv_sum += tg.lam_v;
+        kb[i] = tg.k;
+      }
+      own[kk * token_pairs] = make_float2(v_sum, lv_sum);
     }
     // Padding slots and channels computed on zeros: their terms are zero.
     store_slots<G>(k_terms + (kk * wide_threads + tid) * G, kb);
@@ -436,12 +437,12 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
 /// across blocks). `scratch`: blocks · wide_scratch_per_block floats, 16-byte aligned.
 /// Lean (the default; !Lean is a9b6b93's backward, kept to be measured against it): the round
 /// adjoints of wide_round_adjoints<Lean>, and the two forward passes (checkpoint sweep, span)
-/// go in rounds of RA = 4R tokens (a quarter of the barriers and staging calls), step no token
+/// go in rounds of RA = 2R tokens (half the barriers and staging calls), step no token
 /// whose state nothing reads (the sweep stops at the last checkpoint, a span pass at its last
 /// round start) and do not stage the queries.
 template <int G, bool Lean>
-__global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) wide_backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad,
-                                                                     WideGeometry g, float* scratch) {
+__global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
+    wide_backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad, WideGeometry g, float* scratch) {
   using Shared = WideBackwardShared<G>;
   constexpr int R = Shared::R;
   extern __shared__ __align__(16) unsigned char shared_raw[];
@@ -539,8 +540,8 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) 
     }
     pipelined_rounds(r0 + n_rounds - 1, n_rounds, -1, stage(&cot), [&](int which, long long r) {
       load(span + (r - r0) * states);
-      wide_round_adjoints<G, R, Lean>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R), lam,
-                                eta, lam_bar, eta_bar, a_sum, p_sum, chan_terms, k_terms, q_terms);
+      wide_round_adjoints<G, R, Lean>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R),
+                                      lam, eta, lam_bar, eta_bar, a_sum, p_sum, chan_terms, k_terms, q_terms);
       __syncthreads();
       write_channel_sums<R>(chan_terms, grad.v, grad.lam_v, g, s.b, s.tile, r);
       add_slot_sums<R>(k_terms, q_terms, grad.k, grad.q, g, s.b, r);
