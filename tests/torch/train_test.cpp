@@ -16,39 +16,14 @@
 #include "kalmanscan/kla/error.hpp"
 #include "kalmanscan/kla/torch/trainer.hpp"
 #include "kalmanscan/kla/torch/export_data.hpp"
+#include "train_support.hpp"
 
 namespace kalmanscan::kla::nn {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh scratch directory per test.
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("kalmanscan_torch_tests_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-TrainConfig tiny(const std::string& task, const std::string& mixer) {
-  TrainConfig c;
-  c.task = task;
-  c.mixer = mixer;
-  c.blocks = 1;
-  c.d_model = 32;
-  c.state_size = 8;
-  c.seq_len = 8;
-  c.batch = 32;
-  c.steps = 20;
-  c.lr = 3e-3;
-  c.warmup = 5;
-  c.eval_every = 10;
-  c.eval_sequences = 64;
-  c.log_every = 5;
-  c.threads = 1;
-  c.progress = false;
-  return c;
-}
+using testing::scratch;
+using testing::tiny;
 
 std::vector<std::string> lines(const fs::path& p) {
   std::ifstream in(p);
@@ -262,6 +237,8 @@ TEST(Train, BadConfigurationsNameTheOption) {
       {"--export-sequences", [](TrainConfig& t) { t.export_path = "unused.pb", t.export_sequences = 0; }},
       {"--export-length", [](TrainConfig& t) { t.export_length = -2; }},
       {"--threads", [](TrainConfig& t) { t.threads = -1; }},
+      {"--cuda-graph", [](TrainConfig& t) { t.cuda_graph = "yes"; }},
+      {"--cuda-graph", [](TrainConfig& t) { t.device = "cpu", t.cuda_graph = "on"; }},
   };
   for (const auto& [option, spoil] : bad) {
     TrainConfig b = tiny("parity", "kla");

@@ -17,13 +17,27 @@
 #include "kalmanscan/kla/torch/model.hpp"
 #include "kalmanscan/kla/torch/multi_tensor_step.hpp"
 #include "kalmanscan/kla/torch/tasks.hpp"
+#include "kalmanscan/kla/torch/step_graph.hpp"
+#include "training_step.hpp"
 
 namespace kalmanscan::kla::nn {
 
-namespace F = torch::nn::functional;
 using at::Tensor;
 
 // ---------------------------------------------------------------- checkpoints
+
+ModelOptions model_options(const TrainConfig& c) {
+  const Task task(TaskOptions{parse_task(c.task), c.vocab, c.pairs});
+  MixerOptions mo;
+  mo.kind = parse_mixer(c.mixer);
+  mo.d_model = c.d_model;
+  mo.heads = c.heads;
+  mo.state_size = c.state_size;
+  mo.expand = c.expand;
+  mo.p_init = c.p_init;
+  mo.scan = c.scan == "op" ? ScanImpl::op : c.scan == "recurrent" ? ScanImpl::recurrent : ScanImpl::automatic;
+  return ModelOptions{task.vocab(), task.classes(), c.blocks, mo};
+}
 
 void save_checkpoint(const std::string& path, Tagger& model, torch::optim::Optimizer* optimizer, std::int64_t step) {
   torch::serialize::OutputArchive archive;
@@ -97,7 +111,8 @@ std::string config_json(const TrainConfig& c) {
     << ", \"grad_clip\": " << c.grad_clip << ", \"warmup\": " << c.warmup << ", \"schedule\": \""
     << json_escape(c.schedule) << "\", \"step_size\": " << c.step_size << ", \"gamma\": " << c.gamma
     << ", \"seed\": " << c.seed << ", \"device\": \"" << json_escape(c.device) << "\", \"scan\": \""
-    << json_escape(c.scan) << "\", \"eval_every\": " << c.eval_every << ", \"eval_sequences\": " << c.eval_sequences
+    << json_escape(c.scan) << "\", \"cuda_graph\": \"" << json_escape(c.cuda_graph) << "\", \"eval_every\": "
+    << c.eval_every << ", \"eval_sequences\": " << c.eval_sequences
     << ", \"eval_lengths\": [";
   for (std::size_t i = 0; i < c.eval_lengths.size(); ++i) s << (i ? ", " : "") << c.eval_lengths[i];
   s << "], \"target_accuracy\": " << c.target_accuracy << ", \"vocab\": " << c.vocab << ", \"pairs\": " << c.pairs
@@ -168,55 +183,6 @@ class KlaStatsLog {
   std::ofstream csv_;
 };
 
-struct Tensors {
-  Tensor tokens, targets;
-};
-
-// The batch on the device. For CUDA through page-locked memory and an asynchronous copy: a copy
-// from pageable memory would wait for every kernel queued before it, a device synchronisation per
-// batch. (LibTorch's caching host allocator keeps the page-locked block until the copy has run.)
-Tensors to_tensors(const Batch& b, const torch::Device& device) {
-  auto t = [&](const std::vector<std::int64_t>& v) {
-    const Tensor host = torch::from_blob(const_cast<std::int64_t*>(v.data()), {b.B, b.L}, torch::kLong);
-    if (!device.is_cuda()) return host.to(device, false, true);
-    Tensor pinned = torch::empty({b.B, b.L}, torch::TensorOptions(torch::kLong).pinned_memory(true));
-    pinned.copy_(host);
-    return pinned.to(device, /*non_blocking=*/true);
-  };
-  return {t(b.tokens), t(b.targets)};
-}
-
-Tensor token_loss(const Tensor& logits, const Tensor& targets) {
-  return F::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(at::kFloat), targets.reshape({-1}),
-                          F::CrossEntropyFuncOptions().ignore_index(ignore));
-}
-
-// Counts of correct tokens / asked tokens and fully correct sequences, summed on the logits'
-// device and read back to the host only when asked (once per log window or evaluation).
-class Accuracy {
- public:
-  void add(const Tensor& logits, const Tensor& targets) {
-    const Tensor asked_mask = targets != ignore;
-    const Tensor right = (logits.argmax(-1) == targets) & asked_mask;
-    const Tensor counts = torch::stack({right.sum(), asked_mask.sum(), (right == asked_mask).all(1).sum()});
-    counts_ = counts_.defined() ? counts_ + counts : counts;
-    sequences_ += double(targets.size(0));
-  }
-  struct Values {
-    double token = 0, sequence = 0;
-  };
-  Values read() const {
-    if (!counts_.defined()) return {};
-    const Tensor c = counts_.to(torch::kCPU, torch::kDouble);
-    const double correct = c[0].item<double>(), asked = c[1].item<double>(), sequences_correct = c[2].item<double>();
-    return {asked > 0 ? correct / asked : 0.0, sequences_ > 0 ? sequences_correct / sequences_ : 0.0};
-  }
-
- private:
-  Tensor counts_;  // [correct tokens, asked tokens, correct sequences], int64
-  double sequences_ = 0;
-};
-
 EvalResult evaluate(Tagger& model, const Task& task, const TrainConfig& c, std::int64_t length, std::int64_t step,
                     const torch::Device& device) {
   torch::NoGradGuard no_grad;
@@ -284,6 +250,11 @@ void validate(const TrainConfig& c) {
       throw Error("train: --gamma must be in (0, 1] for the step schedule, got " + std::to_string(c.gamma));
   }
   if (!c.export_path.empty()) positive("export-sequences", c.export_sequences);
+  if (c.cuda_graph != "auto" && c.cuda_graph != "on" && c.cuda_graph != "off")
+    throw Error("train: --cuda-graph must be auto, on or off, got '" + c.cuda_graph + "'");
+  if (c.cuda_graph == "on" && c.device == "cpu")
+    throw Error("train: --cuda-graph on needs --device cuda (a CUDA graph replays GPU work); use --cuda-graph off or auto "
+                "with --device cpu");
   // torch::Device would throw a c10::Error with a stack trace for anything else.
   const bool cuda_index = c.device.size() > 5 && c.device.rfind("cuda:", 0) == 0 &&
                           c.device.find_first_not_of("0123456789", 5) == std::string::npos;
@@ -311,15 +282,8 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
     throw Error("train: --device " + c.device + " but LibTorch sees no CUDA device");
 
   const Task task(TaskOptions{parse_task(c.task), c.vocab, c.pairs});
-  MixerOptions mo;
-  mo.kind = parse_mixer(c.mixer);
-  mo.d_model = c.d_model;
-  mo.heads = c.heads;
-  mo.state_size = c.state_size;
-  mo.expand = c.expand;
-  mo.p_init = c.p_init;
-  mo.scan = c.scan == "op" ? ScanImpl::op : c.scan == "recurrent" ? ScanImpl::recurrent : ScanImpl::automatic;
-  Tagger model(ModelOptions{task.vocab(), task.classes(), c.blocks, mo});
+  const ModelOptions model_spec = model_options(c);
+  Tagger model(model_spec);
   model->to(device);
 
   // AdamW; weight decay on the weight matrices only (takes_weight_decay: not on biases, gains and
@@ -349,7 +313,7 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
     std::ofstream(c.out_dir + "/config.json") << config_json(c);
   }
   MetricsLog log(c.out_dir, !c.resume.empty());
-  const bool has_kla = mo.kind == MixerKind::kla || mo.kind == MixerKind::linear;
+  const bool has_kla = model_spec.mixer.kind == MixerKind::kla || model_spec.mixer.kind == MixerKind::linear;
   KlaStatsLog stats(c.out_dir, !c.resume.empty(), has_kla,
                     to_tensors(task.sample(64, c.seq_len, derive_seed(c.seed, stats_stream)), device).tokens);
   if (c.resume.empty()) stats.row(0, model);
@@ -359,7 +323,6 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
 
   const std::uint64_t train_seed = derive_seed(c.seed, train_stream);
   double window_loss = 0;
-  Accuracy window_acc;
   std::int64_t window = 0;
   double lr = c.lr;
   // The training losses stay on the device until read back here, once per log window, evaluation
@@ -380,20 +343,18 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
       window_loss += v;
     }
   };
+  // With a CUDA graph the rest of the run (steps, evaluations, checkpoints) uses its side stream.
+  const bool cuda_graph = c.cuda_graph == "on" || (c.cuda_graph == "auto" && device.is_cuda() && StepGraph::available());
+  TrainingStep training_step(model, trainable, optimizer, c.grad_clip, device, cuda_graph);
+  Accuracy& window_acc = training_step.window_accuracy();
   model->train();
+  const double loop_start = elapsed();
   for (std::int64_t step = summary.first_step; step < c.steps; ++step) {
     lr = learning_rate(c, step);
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    const Tensors b = to_tensors(task.sample(c.batch, c.seq_len, train_seed, std::uint64_t(step * c.batch)), device);
-    const Tensor logits = model->forward(b.tokens);
-    const Tensor loss = token_loss(logits, b.targets);
-    clear_grads(trainable);
-    loss.backward();
-    if (c.grad_clip > 0) clip_grad_norm_without_sync(trainable, c.grad_clip);
-    optimizer.step();
-    pending_losses.push_back(loss.detach());
+    pending_losses.push_back(
+        training_step.run(task.sample(c.batch, c.seq_len, train_seed, std::uint64_t(step * c.batch))));
     summary.steps = step + 1;
-    window_acc.add(logits.detach(), b.targets);
     ++window;
 
     const bool last = step + 1 == c.steps;
@@ -412,7 +373,7 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
         *progress << '\r' << line.str() << "   " << std::flush;
       }
       window_loss = 0;
-      window_acc = {};
+      window_acc.reset();
       window = 0;
     }
     if ((step + 1) % c.eval_every == 0 || last) {
@@ -436,6 +397,8 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
     }
   }
   read_back_losses();
+  summary.loop_seconds = elapsed() - loop_start;
+  summary.graph_replays = training_step.replays();
   if (progress) *progress << '\n';
   if (c.steps == summary.first_step)  // nothing to train (e.g. --steps 0 with --resume): evaluate once
     for (std::int64_t len : lengths) summary.evals.push_back(evaluate(model, task, c, len, summary.steps, device));

@@ -9,8 +9,13 @@
 #include <string>
 
 #include "kalmanscan/kla/torch/model.hpp"
+#include "kalmanscan/kla/torch/trainer.hpp"
 
 namespace kalmanscan::kla::nn {
+
+/// The model a run of configuration `c` trains (trainer.hpp), as load_checkpoint needs it to read
+/// the run's checkpoints. Throws kla::Error for an unknown task or mixer.
+ModelOptions model_options(const TrainConfig& c);
 
 /// Writes `path` (through a temporary file and a rename, so a crash leaves the old checkpoint).
 void save_checkpoint(const std::string& path, Tagger& model, torch::optim::Optimizer* optimizer, std::int64_t step);

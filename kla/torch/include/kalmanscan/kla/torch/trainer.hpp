@@ -45,6 +45,10 @@ struct TrainConfig {
   std::uint64_t seed = 0;
   std::string device = "cpu";  ///< cpu | cuda | cuda:N
   std::string scan = "auto";   ///< KLA scan: auto | op | recurrent (mixers.hpp, ScanImpl)
+  /// auto | on | off: capture the training step in a CUDA graph after a few eager steps and replay
+  /// it (auto: on with a CUDA device where the build has CUDA; on with --device cpu is refused).
+  /// The same arithmetic as off: evaluation, logging and checkpoints stay eager.
+  std::string cuda_graph = "auto";
   std::string out_dir;         ///< empty: write no files
   std::int64_t log_every = 50, eval_every = 500, eval_sequences = 512;
   std::vector<std::int64_t> eval_lengths;  ///< held-out lengths besides seq_len
@@ -68,6 +72,8 @@ struct TrainSummary {
   std::vector<double> losses;              ///< training loss of every step run
   std::vector<EvalResult> evals;           ///< every evaluation, in order
   double seconds = 0;
+  double loop_seconds = 0;          ///< the training loop alone (steps, logs, evaluations, checkpoints)
+  std::int64_t graph_replays = 0;  ///< steps run by replaying the CUDA graph
   bool reached_target = false;
   std::int64_t parameters = 0;
 };

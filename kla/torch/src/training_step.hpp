@@ -1,0 +1,64 @@
+// One optimizer step of the trainer — forward, loss, backward, gradient clipping, AdamW with the
+// learning rate of the group options — run eagerly or, on a GPU, captured once in a CUDA graph
+// (step_graph.hpp) and replayed. Both run the same device_step(); the graph only wraps it.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kalmanscan/kla/torch/model.hpp"
+#include "kalmanscan/kla/torch/multi_tensor_step.hpp"
+#include "kalmanscan/kla/torch/tasks.hpp"
+#include "kalmanscan/kla/torch/step_graph.hpp"
+#include "token_metrics.hpp"
+
+namespace kalmanscan::kla::nn {
+
+struct Tensors {
+  at::Tensor tokens, targets;
+};
+
+/// The batch on `device` (for CUDA copied asynchronously through page-locked memory).
+Tensors to_tensors(const Batch& b, const torch::Device& device);
+
+class TrainingStep {
+ public:
+  /// Eager steps a graph is captured after: they create the optimizer state and the cuBLAS/cuDNN
+  /// handles and workspaces of the graph's stream, which a capture must not create.
+  static constexpr std::int64_t graph_warmup_steps = 3;
+
+  /// `trainable`: the optimizer's parameters; grad_clip 0 = no clipping. With cuda_graph, the
+  /// steps after the first graph_warmup_steps replay a CUDA graph (device must be CUDA, and
+  /// StepGraph::available()); the current stream is a side stream while this object lives.
+  TrainingStep(Tagger& model, std::vector<at::Tensor> trainable, MultiTensorAdamW& optimizer, double grad_clip,
+               const torch::Device& device, bool cuda_graph);
+
+  /// One step on `batch` (fixed B and L with cuda_graph). Returns the step's loss, a device
+  /// scalar of its own (not overwritten by later steps); adds to window_accuracy().
+  at::Tensor run(const Batch& batch);
+
+  Accuracy& window_accuracy() { return window_accuracy_; }
+  /// Steps run by replaying the graph.
+  std::int64_t replays() const { return replays_; }
+
+ private:
+  /// The device work of a step on (tokens, targets); `advance_optimizer`: upload this step's
+  /// AdamW coefficients (host work: a replay is preceded by optimizer.advance() instead).
+  at::Tensor device_step(const at::Tensor& tokens, const at::Tensor& targets, bool advance_optimizer);
+
+  Tagger& model_;
+  std::vector<at::Tensor> trainable_;
+  MultiTensorAdamW& optimizer_;
+  double grad_clip_;
+  torch::Device device_;
+  Accuracy window_accuracy_;
+  std::unique_ptr<StepGraph> graph_;  // null: eager
+  Tensors static_batch_;              // the graph's inputs, refilled before every step
+  at::Tensor static_loss_;            // the graph's output
+  std::int64_t eager_steps_ = 0, replays_ = 0;
+};
+
+}  // namespace kalmanscan::kla::nn
