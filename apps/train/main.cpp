@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
       std::cout << "  training loop: " << run << " steps in " << s.loop_seconds << " s = "
                 << double(run) / std::max(s.loop_seconds, 1e-9) << " steps/s (" << s.graph_replays
                 << " of them CUDA graph replays)\n";
+    if (!s.graph_fallback.empty()) std::cout << "  CUDA graph given up, the steps ran eagerly: " << s.graph_fallback << "\n";
     for (const auto& r : s.evals)
       if (r.step == s.steps)
         std::cout << "  held-out length " << r.length << ": token accuracy " << r.token_accuracy

@@ -93,9 +93,17 @@ namespace {
 // Streams of the run's seed (tasks.hpp, derive_seed).
 constexpr std::uint64_t train_stream = 0, export_stream = 1, stats_stream = 2, eval_stream_base = 1000;
 
+// A JSON string's contents: quotes and backslashes escaped, control characters (an error
+// message's line breaks) as \u00XX.
 std::string json_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(static_cast<unsigned char>(c)));
+      out += buf;
+      continue;
+    }
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
@@ -344,8 +352,13 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
     }
   };
   // With a CUDA graph the rest of the run (steps, evaluations, checkpoints) uses its side stream.
-  const bool cuda_graph = c.cuda_graph == "on" || (c.cuda_graph == "auto" && device.is_cuda() && StepGraph::available());
-  TrainingStep training_step(model, trainable, optimizer, c.grad_clip, device, cuda_graph);
+  // auto: where a capture fails, say why and go on eagerly; on: stop with the reason.
+  using GraphUse = TrainingStep::GraphUse;
+  const GraphUse graph_use = c.cuda_graph == "on" ? GraphUse::required
+                             : c.cuda_graph == "auto" && device.is_cuda() && StepGraph::available()
+                                 ? GraphUse::where_possible
+                                 : GraphUse::off;
+  TrainingStep training_step(model, trainable, optimizer, c.grad_clip, device, graph_use);
   Accuracy& window_acc = training_step.window_accuracy();
   model->train();
   const double loop_start = elapsed();
@@ -399,6 +412,7 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
   read_back_losses();
   summary.loop_seconds = elapsed() - loop_start;
   summary.graph_replays = training_step.replays();
+  summary.graph_fallback = training_step.graph_fallback();
   if (progress) *progress << '\n';
   if (c.steps == summary.first_step)  // nothing to train (e.g. --steps 0 with --resume): evaluate once
     for (std::int64_t len : lengths) summary.evals.push_back(evaluate(model, task, c, len, summary.steps, device));
@@ -414,6 +428,8 @@ TrainSummary train(const TrainConfig& c, std::ostream* progress) {
     std::ofstream s(c.out_dir + "/summary.json");
     s << "{\"steps\": " << summary.steps << ", \"seconds\": " << summary.seconds
       << ", \"parameters\": " << summary.parameters << ", \"reached_target\": " << (summary.reached_target ? "true" : "false")
+      << ", \"loop_seconds\": " << summary.loop_seconds << ", \"graph_replays\": " << summary.graph_replays
+      << ", \"graph_fallback\": \"" << json_escape(summary.graph_fallback) << "\""
       << ", \"final_evals\": [";
     bool first = true;
     for (const EvalResult& r : summary.evals)

@@ -2,6 +2,7 @@
 
 #include "host_copy.hpp"
 #include "kalmanscan/kla/error.hpp"
+#include "kalmanscan/kla/torch/trainer.hpp"
 
 namespace kalmanscan::kla::nn {
 
@@ -18,9 +19,14 @@ Tensors to_tensors(const Batch& b, const torch::Device& device) {
 }
 
 TrainingStep::TrainingStep(Tagger& model, std::vector<at::Tensor> trainable, MultiTensorAdamW& optimizer,
-                           double grad_clip, const torch::Device& device, bool cuda_graph)
-    : model_(model), trainable_(std::move(trainable)), optimizer_(optimizer), grad_clip_(grad_clip), device_(device) {
-  if (cuda_graph) graph_ = std::make_unique<StepGraph>(device);
+                           double grad_clip, const torch::Device& device, GraphUse graph_use)
+    : model_(model),
+      trainable_(std::move(trainable)),
+      optimizer_(optimizer),
+      grad_clip_(grad_clip),
+      device_(device),
+      fall_back_to_eager_(graph_use == GraphUse::where_possible) {
+  if (graph_use != GraphUse::off) graph_ = std::make_unique<StepGraph>(device);
 }
 
 at::Tensor TrainingStep::device_step(const at::Tensor& tokens, const at::Tensor& targets, bool advance_optimizer) {
@@ -52,12 +58,20 @@ at::Tensor TrainingStep::run(const Batch& batch) {
                 std::to_string(batch.L) + "]");
   detail::copy_from_host(host_view(batch.tokens, batch), static_batch_.tokens);
   detail::copy_from_host(host_view(batch.targets, batch), static_batch_.targets);
-  if (eager_steps_ < graph_warmup_steps) {
+  if (!graph_->captured() && eager_steps_ >= graph_warmup_steps && fallback_reason_.empty()) {
+    try {
+      graph_->capture([&] { static_loss_ = device_step(static_batch_.tokens, static_batch_.targets, false); });
+    } catch (const TrainError& e) {
+      // Nothing of the captured step ran (no step count advanced, no state changed), so this step
+      // and the rest can run eagerly: the next device_step drops the capture's gradients.
+      if (!fall_back_to_eager_) throw;
+      fallback_reason_ = e.what();
+    }
+  }
+  if (!graph_->captured()) {
     ++eager_steps_;
     return device_step(static_batch_.tokens, static_batch_.targets, /*advance_optimizer=*/true);
   }
-  if (!graph_->captured())
-    graph_->capture([&] { static_loss_ = device_step(static_batch_.tokens, static_batch_.targets, false); });
   optimizer_.advance();
   graph_->replay();
   ++replays_;

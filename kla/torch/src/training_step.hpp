@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kalmanscan/kla/torch/model.hpp"
@@ -30,11 +31,17 @@ class TrainingStep {
   /// handles and workspaces of the graph's stream, which a capture must not create.
   static constexpr std::int64_t graph_warmup_steps = 3;
 
-  /// `trainable`: the optimizer's parameters; grad_clip 0 = no clipping. With cuda_graph, the
-  /// steps after the first graph_warmup_steps replay a CUDA graph (device must be CUDA, and
+  enum class GraphUse {
+    off,             ///< every step eager
+    required,        ///< a failed capture throws its TrainError (step_graph.hpp)
+    where_possible,  ///< a failed capture is recorded (graph_fallback()) and the run goes on eagerly
+  };
+
+  /// `trainable`: the optimizer's parameters; grad_clip 0 = no clipping. Unless graph_use is off,
+  /// the steps after the first graph_warmup_steps replay a CUDA graph (device must be CUDA, and
   /// StepGraph::available()); the current stream is a side stream while this object lives.
   TrainingStep(Tagger& model, std::vector<at::Tensor> trainable, MultiTensorAdamW& optimizer, double grad_clip,
-               const torch::Device& device, bool cuda_graph);
+               const torch::Device& device, GraphUse graph_use);
 
   /// One step on `batch` (fixed B and L with cuda_graph). Returns the step's loss, a device
   /// scalar of its own (not overwritten by later steps); adds to window_accuracy().
@@ -43,6 +50,8 @@ class TrainingStep {
   Accuracy& window_accuracy() { return window_accuracy_; }
   /// Steps run by replaying the graph.
   std::int64_t replays() const { return replays_; }
+  /// Why the graph was given up (GraphUse::where_possible); empty if it was not.
+  const std::string& graph_fallback() const { return fallback_reason_; }
 
  private:
   /// The device work of a step on (tokens, targets); `advance_optimizer`: upload this step's
@@ -54,6 +63,8 @@ class TrainingStep {
   MultiTensorAdamW& optimizer_;
   double grad_clip_;
   torch::Device device_;
+  bool fall_back_to_eager_;
+  std::string fallback_reason_;
   Accuracy window_accuracy_;
   std::unique_ptr<StepGraph> graph_;  // null: eager
   Tensors static_batch_;              // the graph's inputs, refilled before every step

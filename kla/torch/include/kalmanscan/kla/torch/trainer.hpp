@@ -46,8 +46,10 @@ struct TrainConfig {
   std::string device = "cpu";  ///< cpu | cuda | cuda:N
   std::string scan = "auto";   ///< KLA scan: auto | op | recurrent (mixers.hpp, ScanImpl)
   /// auto | on | off: capture the training step in a CUDA graph after a few eager steps and replay
-  /// it (auto: on with a CUDA device where the build has CUDA; on with --device cpu is refused).
-  /// The same arithmetic as off: evaluation, logging and checkpoints stay eager.
+  /// it (auto: on with a CUDA device where the build has CUDA, and where the capture fails the run
+  /// goes on eagerly, TrainSummary::graph_fallback saying why; on: a failed capture is a
+  /// TrainError; on with --device cpu is refused). The same arithmetic as off: evaluation,
+  /// logging and checkpoints stay eager.
   std::string cuda_graph = "auto";
   std::string out_dir;         ///< empty: write no files
   std::int64_t log_every = 50, eval_every = 500, eval_sequences = 512;
@@ -74,6 +76,7 @@ struct TrainSummary {
   double seconds = 0;
   double loop_seconds = 0;          ///< the training loop alone (steps, logs, evaluations, checkpoints)
   std::int64_t graph_replays = 0;  ///< steps run by replaying the CUDA graph
+  std::string graph_fallback;       ///< --cuda-graph auto: why the capture failed (empty: it did not)
   bool reached_target = false;
   std::int64_t parameters = 0;
 };
