@@ -115,7 +115,8 @@ TEST_P(TrainCudaGraph, MatchesTheEagerRunStepForStep) {
   EXPECT_LT(eager.losses.back(), eager.losses.front()) << mixer;
 }
 
-INSTANTIATE_TEST_SUITE_P(Mixers, TrainCudaGraph, ::testing::Values("kla", "linear", "gla", "attention"));
+INSTANTIATE_TEST_SUITE_P(Mixers, TrainCudaGraph, ::testing::Values("kla", "linear", "gla", "attention"),
+                         [](const ::testing::TestParamInfo<std::string>& mixer) { return mixer.param; });
 
 // Steps 0–11 with the graph, checkpoint, then 12–23 from the checkpoint with a new graph (3 eager
 // warm-up steps from the restored optimizer state, then replays), against 0–23 in one graph run.
