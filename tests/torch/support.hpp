@@ -3,9 +3,11 @@
 // the normwise error the tests state accuracy in.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <span>
@@ -108,8 +110,15 @@ inline std::vector<at::Tensor> autograd_gradients(const ScanFn& f, const Problem
   return torch::autograd::grad({loss}, x);
 }
 
-/// ‖got − ref‖ / ‖ref‖ (the absolute ‖got‖ where ref is exactly zero), in fp64.
+/// ‖got − ref‖ / ‖ref‖ (the absolute ‖got‖ where ref is exactly zero), in fp64. Tensors of
+/// different shapes are a test failure naming both shapes, never broadcast against each other (a
+/// [B, L, 1] against a [B, L, M] would otherwise be compared column by column); the error is then
+/// +∞, so the caller's bound fails too.
 inline double rel_error(const at::Tensor& got, const at::Tensor& ref) {
+  if (!got.sizes().equals(ref.sizes())) {
+    ADD_FAILURE() << "rel_error: got has shape " << got.sizes() << ", the reference " << ref.sizes();
+    return std::numeric_limits<double>::infinity();
+  }
   const double den = ref.to(at::kDouble).norm().item<double>();
   const double num = (got.to(at::kDouble) - ref.to(at::kDouble)).norm().item<double>();
   return den > 0 ? num / den : num;
