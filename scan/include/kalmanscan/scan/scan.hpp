@@ -11,7 +11,9 @@
 // stored unless the caller's sink stores it. See operator.hpp for the operator contract.
 // The sink may be called from several threads at once, for different (b, i), in any order;
 // each (b, i) exactly once. Leaves may be requested more than once (the threaded backend
-// reads a chunk twice), so leaf() must be a pure function of (b, i).
+// reads a chunk twice), so leaf() must be a pure function of (b, i). leaf() may return a
+// reference instead of a value (to a per-thread element it rebuilds in place): the backends
+// use each leaf before they request the next one on the same thread.
 #pragma once
 
 #include <cstddef>
@@ -41,6 +43,10 @@ struct Options {
   Backend backend = Backend::automatic;
   Direction direction = Direction::forward;
   unsigned threads = 0;  ///< threaded backend: 0 = default_threads()
+  /// threaded backend: a sequence this long or longer is split across threads (shorter ones
+  /// run whole); lower it for elements that cost far more than a fork–join (the filters'
+  /// dynamic-size elements).
+  std::size_t min_split_length = detail::min_split_length;
 };
 
 /// Per-sequence carries: `in` is empty or holds one element per sequence (the aggregate
@@ -89,7 +95,7 @@ void scan(const Layout& layout, Leaf&& leaf, Sink&& sink, const Options& options
     return;
   }
   const unsigned p = options.threads ? options.threads : default_threads();
-  detail::threaded_scan<Op>(layout, options.direction, p, leaf, sink, cin, cout);
+  detail::threaded_scan<Op>(layout, options.direction, p, options.min_split_length, leaf, sink, cin, cout);
 }
 
 /// Inclusive scan of an array: in[layout.start(b) + i] → out[layout.start(b) + i]; `out` may

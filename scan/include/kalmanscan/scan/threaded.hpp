@@ -2,6 +2,7 @@
 // blocked reduce–scan–apply over time within each sequence.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -11,7 +12,7 @@
 
 namespace kalmanscan::scan::detail {
 
-/// Below this many elements a sequence is not split across threads.
+/// Below this many elements a sequence is not split across threads (Options::min_split_length's default).
 inline constexpr std::size_t min_split_length = 1u << 13;
 
 /// One sequence on p threads, time split into p + 1 equal chunks (the most a reduce–scan–apply
@@ -52,7 +53,7 @@ element_t<Op> split_scan(Direction dir, std::size_t b, std::size_t n, unsigned p
 
 /// Threaded inclusive scan over a layout; carries are per sequence (either may be null).
 template <ScanOperator Op, class Leaf, class Sink>
-void threaded_scan(const Layout& layout, Direction dir, unsigned p, Leaf& leaf, Sink& sink,
+void threaded_scan(const Layout& layout, Direction dir, unsigned p, std::size_t min_split, Leaf& leaf, Sink& sink,
                    const element_t<Op>* carry_in, element_t<Op>* carry_out) {
   auto whole = [&](std::size_t b) {
     const element_t<Op>* c = carry_in ? carry_in + b : nullptr;
@@ -70,7 +71,7 @@ void threaded_scan(const Layout& layout, Direction dir, unsigned p, Leaf& leaf, 
   }
   for (std::size_t b = 0; b < layout.batch; ++b) {
     const std::size_t n = layout.size(b);
-    if (n < min_split_length) {
+    if (n < std::max(min_split, 2 * (std::size_t(p) + 1))) {  // no empty chunks
       whole(b);
       continue;
     }
