@@ -26,6 +26,7 @@ KALMANSCAN_EXTERN_SIZE(24)
 KALMANSCAN_EXTERN_SIZE(32)
 KALMANSCAN_EXTERN_SIZE(48)
 KALMANSCAN_EXTERN_SIZE(64)
+KALMANSCAN_EXTERN_SIZE(elements::dynamic_size)
 
 unsigned map_threads(const ParallelOptions& o) {
   if (o.backend == scan::Backend::sequential) return 1;
@@ -67,9 +68,12 @@ template void parallel_diagnostics<float>(const Model&, const Measurements&, con
 template void parallel_diagnostics<double>(const Model&, const Measurements&, const std::optional<StepState>&,
                                            BasicTrajectory<double>&, const ParallelOptions&);
 
-/// Calls f.template operator()<N>() for the smallest compiled N ≥ n; throws beyond the largest.
+/// Calls f.template operator()<N>() for the dynamic size when `o` asks for it or n is above the
+/// largest compiled size (CPU backends), else for the smallest compiled N ≥ n.
 template <class F>
-decltype(auto) with_state_size(int n, F&& f) {
+decltype(auto) with_state_size(int n, const ParallelOptions& o, F&& f) {
+  if (o.backend != scan::Backend::cuda && (o.dynamic_size || n > parallel_state_sizes.back()))
+    return f.template operator()<elements::dynamic_size>();
   if (n <= 2) return f.template operator()<2>();
   if (n <= 4) return f.template operator()<4>();
   if (n <= 6) return f.template operator()<6>();
@@ -80,8 +84,8 @@ decltype(auto) with_state_size(int n, F&& f) {
   if (n <= 32) return f.template operator()<32>();
   if (n <= 48) return f.template operator()<48>();
   if (n <= 64) return f.template operator()<64>();
-  fail(no_step, "parallel filter: state size " + std::to_string(n) + " exceeds the largest compiled size " +
-                    std::to_string(parallel_state_sizes.back()) + " (use the sequential filter)");
+  fail(no_step, "backend cuda: no GPU path for state size " + std::to_string(n) + " (above " +
+                    std::to_string(gpu::max_state_size) + ")");
 }
 
 }  // namespace detail
@@ -89,7 +93,7 @@ decltype(auto) with_state_size(int n, F&& f) {
 template <class T>
 BasicTrajectory<T> parallel_filter(const Model& model, const Measurements& meas, const std::optional<StepState>& carry_in,
                                    StepState* carry_out, const ParallelOptions& options) {
-  return detail::with_state_size(model.state_dim(), [&]<int N>() {
+  return detail::with_state_size(model.state_dim(), options, [&]<int N>() {
     return detail::parallel_filter_n<T, N>(model, meas, carry_in, carry_out, options);
   });
 }
@@ -97,7 +101,7 @@ BasicTrajectory<T> parallel_filter(const Model& model, const Measurements& meas,
 template <class T>
 void parallel_smooth(const Model& model, const Measurements& meas, BasicTrajectory<T>& trajectory,
                      const std::optional<StepState>& after, bool cross, const ParallelOptions& options) {
-  detail::with_state_size(model.state_dim(), [&]<int N>() {
+  detail::with_state_size(model.state_dim(), options, [&]<int N>() {
     detail::parallel_smooth_n<T, N>(model, meas, trajectory, after, cross, options);
   });
 }

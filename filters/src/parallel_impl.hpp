@@ -1,13 +1,19 @@
-// The parallel filter and smoother for one compiled state size N (private; instantiated in
-// parallel_sizes_*.cpp for the sizes in parallel_state_sizes). Host side: prepares the model
-// in precision T padded to N, builds elements on the fly as scan leaves and writes the prefixes
-// straight into the trajectory.
+// The parallel filter and smoother for one compiled state size N, or for any size with
+// N = dynamic_size (private; instantiated in parallel_sizes_*.cpp for the sizes in
+// parallel_state_sizes and in parallel_dynamic.cpp). Host side: prepares the model in precision T
+// padded to N, builds elements on the fly as scan leaves and writes the prefixes straight into
+// the trajectory. The dynamic path runs the same element code on Eigen heap matrices
+// (dynamic_dense.hpp) with storage reused per thread: leaves are rebuilt in place and combined
+// in place (the engine's combine_into), so a scan allocates per thread and range, not per step.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +22,7 @@
 #include <Eigen/Core>
 
 #include "checks.hpp"
+#include "dynamic_dense.hpp"
 #include "gpu.hpp"
 #include "kalmanscan/filters/parallel.hpp"
 #include "kalmanscan/filters/parallel_elements.hpp"
@@ -26,6 +33,14 @@ namespace kalmanscan::filters::detail {
 
 using elements::Mat;
 using elements::Vec;
+
+/// The engine's split threshold for state size N: a dynamic-size element costs microseconds
+/// (n ≈ 8) to milliseconds (n ≈ 65) where a fork–join costs ~10 µs, so the dynamic path splits
+/// sequences from 64 steps; compiled sizes keep the engine's default.
+template <int N>
+constexpr std::size_t min_split_length() {
+  return N == elements::dynamic_size ? 64 : scan::detail::min_split_length;
+}
 
 /// Threads a map over the steps may use under `o`.
 unsigned map_threads(const ParallelOptions& o);
@@ -53,12 +68,21 @@ class FirstFailure {
   std::atomic<std::size_t> step_{none};
 };
 
-/// The model of one run in precision T, padded to N.
+/// The model of one run in precision T, padded to a compiled N (or of its own size n for
+/// N = dynamic_size). The per-step builders write into caller storage and a Scratch of double
+/// buffers, so that the dynamic path reuses per-thread storage from step to step.
 template <class T, int N>
 class PaddedModel {
  public:
-  using MatN = Mat<T, N, N>;
-  using VecN = Vec<T, N>;
+  using D = elements::Dense<T, N>;
+  using MatN = typename D::Mat;
+  using VecN = typename D::Vec;
+  using Information = elements::StepInformation<T, N>;
+  /// Double-precision accumulators of one step (inline for a compiled N, heap for dynamic_size).
+  struct Scratch {
+    Eigen::Matrix<double, N, N> Psi, f, q;
+    Eigen::Matrix<double, N, 1> psi, cc;
+  };
 
   PaddedModel(const Model& model, const Measurements& meas) : model_(model), meas_(meas), n_(model.state_dim()) {
     if (!model.motion)
@@ -77,18 +101,30 @@ class PaddedModel {
 
   int n() const { return n_; }
 
-  /// A flat n-vector / row-major n × n matrix (or column-major when col_major) padded with zeros.
+  /// A flat n-vector / row-major n × n matrix (or column-major when col_major), padded with zeros.
+  template <class U>
+  void vec_into(const U* p, VecN& v) const {
+    D::resize(v, n_, 1);
+    D::set_zero(v);
+    for (int i = 0; i < n_; ++i) v[i] = T(p[i]);
+  }
+  template <class U>
+  void mat_into(const U* p, MatN& m, bool col_major = false) const {
+    D::resize(m, n_, n_);
+    D::set_zero(m);
+    for (int i = 0; i < n_; ++i)
+      for (int j = 0; j < n_; ++j) m(i, j) = T(col_major ? p[j * n_ + i] : p[i * n_ + j]);
+  }
   template <class U>
   VecN vec(const U* p) const {
-    VecN v = VecN::zero();
-    for (int i = 0; i < n_; ++i) v[i] = T(p[i]);
+    VecN v;
+    vec_into(p, v);
     return v;
   }
   template <class U>
   MatN mat(const U* p, bool col_major = false) const {
-    MatN m = MatN::zero();
-    for (int i = 0; i < n_; ++i)
-      for (int j = 0; j < n_; ++j) m(i, j) = T(col_major ? p[j * n_ + i] : p[i * n_ + j]);
+    MatN m;
+    mat_into(p, m, col_major);
     return m;
   }
 
@@ -97,80 +133,91 @@ class PaddedModel {
 
   /// Ψ = Σ Hᵀ R⁻¹ H and ψ = Σ Hᵀ R⁻¹ (z - d) of local step t (in double, then rounded to T).
   /// Fully measured observations use the per-sensor-model R⁻¹ H (no allocation).
-  elements::StepInformation<T, N> information(std::size_t t) const {
+  void information(std::size_t t, Information& z, Scratch& s) const {
     const std::size_t step = meas_.first_step + t;
-    double Psi[N * N] = {}, psi[N] = {};
+    zero(s.Psi, n_, n_), zero(s.psi, n_, 1);
     for (std::size_t k = meas_.step_begin[t]; k < meas_.step_begin[t + 1]; ++k) {
-      const std::uint32_t s = meas_.sensor[k];
-      const double* z = meas_.values.data() + meas_.value_begin[k];
+      const std::uint32_t sensor = meas_.sensor[k];
+      const double* zk = meas_.values.data() + meas_.value_begin[k];
       const Eigen::Index m = Eigen::Index(meas_.value_begin[k + 1] - meas_.value_begin[k]);
-      const std::size_t e = model_.sensors[s].model.position(step);
-      const Prepared& p = sensors_[s][e];
+      const std::size_t e = model_.sensors[sensor].model.position(step);
+      const Prepared& p = sensors_[sensor][e];
       bool complete = true;
-      for (Eigen::Index r = 0; r < m; ++r) complete = complete && !std::isnan(z[r]);
+      for (Eigen::Index r = 0; r < m; ++r) complete = complete && !std::isnan(zk[r]);
       if (complete) {
-        for (int i = 0; i < n_ * n_; ++i) Psi[i] += p.HtRiH.data()[i];  // column-major, symmetric
+        s.Psi.topLeftCorner(n_, n_) += p.HtRiH;
         for (Eigen::Index r = 0; r < m; ++r) {
-          const double y = z[r] - (p.d.size() ? p.d[r] : 0.0);
-          for (int j = 0; j < n_; ++j) psi[j] += p.RiH(r, j) * y;
+          const double y = zk[r] - (p.d.size() ? p.d[r] : 0.0);
+          for (int j = 0; j < n_; ++j) s.psi[j] += p.RiH(r, j) * y;
         }
         continue;
       }
       // Missing components: the same with the measured rows of H, d and rows/columns of R.
-      const SensorModel& sm = model_.sensors[s].model.table[e];
+      const SensorModel& sm = model_.sensors[sensor].model.table[e];
       std::vector<Eigen::Index> present;
       for (Eigen::Index i = 0; i < m; ++i)
-        if (!std::isnan(z[i])) present.push_back(i);
+        if (!std::isnan(zk[i])) present.push_back(i);
       const Eigen::Index mp = Eigen::Index(present.size());
       if (mp == 0) continue;
       Eigen::MatrixXd H(mp, n_), R(mp, mp);
       Eigen::VectorXd y(mp);
       for (Eigen::Index a = 0; a < mp; ++a) {
         H.row(a) = sm.H.row(present[a]);
-        y[a] = z[present[a]] - (sm.d.size() ? sm.d[present[a]] : 0.0);
+        y[a] = zk[present[a]] - (sm.d.size() ? sm.d[present[a]] : 0.0);
         for (Eigen::Index b = 0; b < mp; ++b) R(a, b) = sm.R(present[a], present[b]);
       }
       const Eigen::MatrixXd RiH = R.llt().solve(H);
-      const Eigen::MatrixXd HtRiH = H.transpose() * RiH;
-      const Eigen::VectorXd Hty = RiH.transpose() * y;
-      for (int i = 0; i < n_ * n_; ++i) Psi[i] += HtRiH.data()[i];
-      for (int j = 0; j < n_; ++j) psi[j] += Hty[j];
+      s.Psi.topLeftCorner(n_, n_) += H.transpose() * RiH;
+      s.psi.head(n_) += RiH.transpose() * y;
     }
-    return {mat(Psi, true), vec(psi)};
+    D::resize(z.Psi, n_, n_), D::resize(z.psi, n_, 1);
+    D::set_zero(z.Psi), D::set_zero(z.psi);
+    for (int i = 0; i < n_; ++i) {
+      z.psi[i] = T(s.psi[i]);
+      for (int j = 0; j < n_; ++j) z.Psi(i, j) = T(s.Psi(i, j));
+    }
+  }
+  Information information(std::size_t t) const {
+    Information z;
+    Scratch s;
+    information(t, z, s);
+    return z;
   }
 
   /// F, Q and c + B u of the transition from global step `from` over dt, with control u
   /// (null or empty: none).
-  void transition(std::size_t from, double dt, const double* u, MatN& F, MatN& Q, VecN& c) const {
-    double cc[N] = {};
+  void transition(std::size_t from, double dt, const double* u, MatN& F, MatN& Q, VecN& c, Scratch& s) const {
+    zero(s.cc, n_, 1);
     if (model_.motion) {
-      double f[N * N], q[N * N];
-      model_.motion->discretise(dt, f, q, n_);
-      F = mat(f), Q = mat(q);
+      zero(s.f, n_, n_), zero(s.q, n_, n_);
+      model_.motion->discretise(dt, s.f.data(), s.q.data(), n_);  // row-major n × n at the start
+      mat_into(s.f.data(), F), mat_into(s.q.data(), Q);
     } else {
       const std::size_t e = model_.transition.position(from);
       F = F_[e], Q = Q_[e];
       const Transition& tr = model_.transition.table[e];
-      for (int i = 0; i < n_; ++i) cc[i] = tr.c.size() ? tr.c[i] : 0.0;
+      for (int i = 0; i < n_; ++i) s.cc[i] = tr.c.size() ? tr.c[i] : 0.0;
       if (u && tr.B.size())
         for (int i = 0; i < n_; ++i)
-          for (Eigen::Index j = 0; j < tr.B.cols(); ++j) cc[i] += tr.B(i, j) * u[j];
+          for (Eigen::Index j = 0; j < tr.B.cols(); ++j) s.cc[i] += tr.B(i, j) * u[j];
     }
-    c = vec(cc);
+    vec_into(s.cc.data(), c);
   }
 
   /// The transition into local step t (from t-1 or the carry).
-  void transition_into(std::size_t t, const std::optional<StepState>& carry_in, MatN& F, MatN& Q, VecN& c) const {
+  void transition_into(std::size_t t, const std::optional<StepState>& carry_in, MatN& F, MatN& Q, VecN& c,
+                       Scratch& s) const {
     const double* u = nullptr;
     if (t > 0 && meas_.control_dim > 0 && !meas_.controls.empty()) u = meas_.controls.data() + (t - 1) * meas_.control_dim;
     if (t == 0 && carry_in && carry_in->control.size()) u = carry_in->control.data();
-    transition(meas_.first_step + t - 1, dt_into(meas_, carry_in, t), u, F, Q, c);
+    transition(meas_.first_step + t - 1, dt_into(meas_, carry_in, t), u, F, Q, c, s);
   }
 
   /// The transition out of local step t (to t+1 or the state after the chunk).
-  void transition_out_of(std::size_t t, const std::optional<StepState>& after, MatN& F, MatN& Q, VecN& c) const {
+  void transition_out_of(std::size_t t, const std::optional<StepState>& after, MatN& F, MatN& Q, VecN& c,
+                         Scratch& s) const {
     const double* u = meas_.control_dim > 0 && !meas_.controls.empty() ? meas_.controls.data() + t * meas_.control_dim : nullptr;
-    transition(meas_.first_step + t, dt_out_of(meas_, after, t), u, F, Q, c);
+    transition(meas_.first_step + t, dt_out_of(meas_, after, t), u, F, Q, c, s);
   }
 
  private:
@@ -179,6 +226,14 @@ class PaddedModel {
     Eigen::VectorXd d;      ///< offset (or empty)
     Eigen::MatrixXd HtRiH;  ///< Hᵀ R⁻¹ H (n × n)
   };
+  /// Zeroes x, sized rows × cols when its size is dynamic.
+  template <class X>
+  static void zero(X& x, int rows, int cols) {
+    if constexpr (X::SizeAtCompileTime == Eigen::Dynamic)
+      x.setZero(rows, cols);
+    else
+      x.setZero();
+  }
   const Model& model_;
   const Measurements& meas_;
   int n_;
@@ -186,11 +241,72 @@ class PaddedModel {
   std::vector<std::vector<Prepared>> sensors_;
 };
 
-template <class T, int N>
-bool finite(const Vec<T, N>& v, const Mat<T, N, N>& m) {
-  T s = T(0);
-  for (int i = 0; i < N; ++i) s += v[i];
-  for (int i = 0; i < N * N; ++i) s += m[i];
+/// Storage of one leaf: the step's model, information and element, with their scratch. The
+/// dynamic path keeps one per thread (storage reused from step to step, the leaf returned by
+/// reference); a compiled size builds its leaf on the stack.
+template <class T, int N, class Element, class ElementScratch>
+struct LeafStorage {
+  typename PaddedModel<T, N>::MatN F, Q, P;
+  typename PaddedModel<T, N>::VecN c, m;
+  typename PaddedModel<T, N>::Information z;
+  typename PaddedModel<T, N>::Scratch model;
+  Element e;
+  ElementScratch s;
+};
+
+/// One X per thread that calls get(), for the lifetime of this object (the dynamic path's leaf
+/// storage: allocated once per thread and call, freed with the call). get() takes the lock only
+/// on a thread's first call; later calls find the slot through a thread-local cache tagged with
+/// this object's id (ids are never reused, so a cache left by an earlier object never matches).
+template <class X>
+class PerThread {
+ public:
+  X& get() {
+    thread_local std::uint64_t owner = 0;
+    thread_local X* mine = nullptr;
+    if (owner != id_) {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      slots_.push_back(std::make_unique<X>());
+      mine = slots_.back().get();
+      owner = id_;
+    }
+    return *mine;
+  }
+
+ private:
+  static std::uint64_t next_id() {
+    static std::atomic<std::uint64_t> counter{0};
+    return ++counter;
+  }
+  const std::uint64_t id_ = next_id();
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<X>> slots_;
+};
+
+/// Builds a leaf with build(storage) and returns it: by reference to this thread's storage in
+/// `pool` for dynamic_size (rebuilt in place at the thread's next leaf: the engine's contract
+/// allows it), by value from the stack for a compiled size.
+template <int N, class Storage, class Build>
+decltype(auto) make_leaf(PerThread<Storage>& pool, Build&& build) {
+  if constexpr (N == elements::dynamic_size) {
+    Storage& st = pool.get();
+    build(st);
+    return static_cast<const decltype(st.e)&>(st.e);
+  } else {
+    Storage st;
+    build(st);
+    return decltype(st.e)(st.e);
+  }
+}
+
+/// Whether the first n entries of v and the n × n block of m are finite.
+template <class V, class M>
+bool finite(const V& v, const M& m, int n) {
+  double s = 0.0;
+  for (int i = 0; i < n; ++i) {
+    s += double(v[i]);
+    for (int j = 0; j < n; ++j) s += double(m(i, j));
+  }
   return std::isfinite(s);
 }
 
@@ -231,13 +347,15 @@ void gpu_filter_n(const PaddedModel<T, N>& pm, const Measurements& meas, const s
     std::vector<T> F(steps * nn, T(0)), Q(steps * nn, T(0)), c(steps * N, T(0)), Psi(steps * nn), psi(steps * N);
     const unsigned p = map_threads(o);
     scan::parallel_tasks(p, p, [&](std::size_t task) {
+      typename PaddedModel<T, N>::Scratch ms;
       for (std::size_t t = steps * task / p; t < steps * (task + 1) / p; ++t) {
-        const elements::StepInformation<T, N> z = pm.information(t);
+        typename PaddedModel<T, N>::Information z;
+        pm.information(t, z, ms);
         store(Psi, t, z.Psi), store(psi, t, z.psi);
         if (t == 0 && !carry_in) continue;
         typename PaddedModel<T, N>::MatN Ft, Qt;
         typename PaddedModel<T, N>::VecN ct;
-        pm.transition_into(t, carry_in, Ft, Qt, ct);
+        pm.transition_into(t, carry_in, Ft, Qt, ct, ms);
         store(F, t, Ft), store(Q, t, Qt), store(c, t, ct);
       }
     });
@@ -270,13 +388,14 @@ void gpu_smooth_n(const PaddedModel<T, N>& pm, const Measurements& meas, const s
     std::vector<T> F(steps * nn, T(0)), Q(steps * nn, T(0)), c(steps * N, T(0)), fm(steps * N), fc(steps * nn);
     const unsigned p = map_threads(o);
     scan::parallel_tasks(p, p, [&](std::size_t task) {
+      typename PaddedModel<T, N>::Scratch ms;
       for (std::size_t t = steps * task / p; t < steps * (task + 1) / p; ++t) {
         store(fm, t, pm.vec(tr.filtered_mean.data() + t * n));
         store(fc, t, pm.mat(tr.filtered_cov.data() + t * n * n));
         if (t + 1 == steps && !after) continue;
         typename PaddedModel<T, N>::MatN Ft, Qt;
         typename PaddedModel<T, N>::VecN ct;
-        pm.transition_out_of(t, after, Ft, Qt, ct);
+        pm.transition_out_of(t, after, Ft, Qt, ct, ms);
         store(F, t, Ft), store(Q, t, Qt), store(c, t, ct);
       }
     });
@@ -310,14 +429,19 @@ BasicTrajectory<T> parallel_filter_n(const Model& model, const Measurements& mea
   tr.first_step = meas.first_step;
   tr.resize(meas.steps(), n);
 
-  auto leaf = [&](std::size_t, std::size_t i) -> Element {
-    const elements::StepInformation<T, N> z = pm.information(i);
-    // A fresh sequence starts from the prior, with no prediction before the first update.
-    if (i == 0 && !carry_in) return elements::first_filter_element(pm.m0(), pm.P0(), z);
-    typename PaddedModel<T, N>::MatN F, Q;
-    typename PaddedModel<T, N>::VecN c;
-    pm.transition_into(i, carry_in, F, Q, c);
-    return elements::filter_element(F, Q, c, z);
+  using Storage = LeafStorage<T, N, Element, elements::FilterScratch<T, N>>;
+  PerThread<Storage> storage;
+  auto leaf = [&](std::size_t, std::size_t i) -> decltype(auto) {
+    return make_leaf<N>(storage, [&](Storage& st) {
+      pm.information(i, st.z, st.model);
+      // A fresh sequence starts from the prior, with no prediction before the first update.
+      if (i == 0 && !carry_in) {
+        st.e = elements::first_filter_element(pm.m0(), pm.P0(), st.z);
+        return;
+      }
+      pm.transition_into(i, carry_in, st.F, st.Q, st.c, st.model);
+      elements::filter_element_into(st.F, st.Q, st.c, st.z, st.e, st.s);
+    });
   };
   FirstFailure bad;
   auto sink = [&](std::size_t, std::size_t i, const Element& e) {
@@ -328,7 +452,7 @@ BasicTrajectory<T> parallel_filter_n(const Model& model, const Measurements& mea
       m[r] = e.b[r];
       for (int k = 0; k < n; ++k) P[r * n + k] = e.C(r, k);
     }
-    if (e.failed || !finite(e.b, e.C)) bad.note(i);
+    if (e.failed || !finite(e.b, e.C, n)) bad.note(i);
   };
   if (o.backend == scan::Backend::cuda) {
     gpu_filter_n<T, N>(pm, meas, carry_in, tr, o);
@@ -338,7 +462,11 @@ BasicTrajectory<T> parallel_filter_n(const Model& model, const Measurements& mea
     scan::Carries<Op> carries;
     if (carry_in) carries.in = {&cin, 1};
     scan::scan<Op>(scan::Layout::single(meas.steps()), leaf, sink,
-                   {.backend = o.backend, .direction = scan::Direction::forward, .threads = o.threads}, carries);
+                   {.backend = o.backend,
+                    .direction = scan::Direction::forward,
+                    .threads = o.threads,
+                    .min_split_length = min_split_length<N>()},
+                   carries);
   }
   if (const auto t = bad.step())
     fail(meas.first_step + *t, "parallel filter: the filtered state (" + dims(n, 1) +
@@ -366,16 +494,21 @@ void parallel_smooth_n(const Model& model, const Measurements& meas, BasicTrajec
   tr.cross_cov.assign(cross ? (after ? steps : (steps > 0 ? steps - 1 : 0)) * nn : 0, T(0));
 
   // The smoothing element of local step i (the last one of the log is (0, m, P)).
-  auto element_at = [&](std::size_t i) -> Element {
-    const auto m = pm.vec(tr.filtered_mean.data() + i * n);
-    const auto P = pm.mat(tr.filtered_cov.data() + i * nn);
-    if (i + 1 == steps && !after) return elements::last_smooth_element(m, P);
-    typename PaddedModel<T, N>::MatN F, Q;
-    typename PaddedModel<T, N>::VecN c;
-    pm.transition_out_of(i, after, F, Q, c);
-    return elements::smooth_element(F, Q, c, m, P);
+  using Storage = LeafStorage<T, N, Element, elements::SmoothScratch<T, N>>;
+  auto build = [&](std::size_t i, Storage& st) {
+    pm.vec_into(tr.filtered_mean.data() + i * n, st.m);
+    pm.mat_into(tr.filtered_cov.data() + i * nn, st.P);
+    if (i + 1 == steps && !after) {
+      st.e = elements::last_smooth_element(st.m, st.P);
+      return;
+    }
+    pm.transition_out_of(i, after, st.F, st.Q, st.c, st.model);
+    elements::smooth_element_into(st.F, st.Q, st.c, st.m, st.P, st.e, st.s);
   };
-  auto leaf = [&](std::size_t, std::size_t i) { return element_at(i); };
+  PerThread<Storage> storage;
+  auto leaf = [&](std::size_t, std::size_t i) -> decltype(auto) {
+    return make_leaf<N>(storage, [&](Storage& st) { build(i, st); });
+  };
   FirstFailure bad;
   auto sink = [&](std::size_t, std::size_t i, const Element& e) {
     // The suffix has E = 0, g = m_{i|T-1}, L = P_{i|T-1}.
@@ -385,7 +518,7 @@ void parallel_smooth_n(const Model& model, const Measurements& meas, BasicTrajec
       m[r] = e.g[r];
       for (int k = 0; k < n; ++k) P[r * n + k] = e.L(r, k);
     }
-    if (!finite(e.g, e.L)) bad.note(i);
+    if (!finite(e.g, e.L, n)) bad.note(i);
   };
   if (o.backend == scan::Backend::cuda) {
     gpu_smooth_n<T, N>(pm, meas, after, tr, o);
@@ -395,7 +528,11 @@ void parallel_smooth_n(const Model& model, const Measurements& meas, BasicTrajec
     scan::Carries<Op> carries;
     if (after) carries.in = {&cin, 1};
     scan::scan<Op>(scan::Layout::single(steps), leaf, sink,
-                   {.backend = o.backend, .direction = scan::Direction::reverse, .threads = o.threads}, carries);
+                   {.backend = o.backend,
+                    .direction = scan::Direction::reverse,
+                    .threads = o.threads,
+                    .min_split_length = min_split_length<N>()},
+                   carries);
   }
   if (const auto t = bad.step()) fail(meas.first_step + *t, "parallel smoother: the smoothed state is not finite");
   if (!cross || tr.cross_cov.empty()) return;
@@ -403,9 +540,15 @@ void parallel_smooth_n(const Model& model, const Measurements& meas, BasicTrajec
   const std::size_t pairs = tr.cross_cov.size() / nn;
   const unsigned p = map_threads(o);
   scan::parallel_tasks(p, p, [&](std::size_t task) {
+    Storage st;
+    typename PaddedModel<T, N>::MatN Pn, C;
     for (std::size_t t = pairs * task / p; t < pairs * (task + 1) / p; ++t) {
-      const auto Pn = t + 1 < steps ? pm.mat(tr.smoothed_cov.data() + (t + 1) * nn) : pm.mat(after->cov.data(), true);
-      const auto C = Pn * transpose(element_at(t).E);
+      if (t + 1 < steps)
+        pm.mat_into(tr.smoothed_cov.data() + (t + 1) * nn, Pn);
+      else
+        pm.mat_into(after->cov.data(), Pn, true);
+      build(t, st);
+      elements::Dense<T, N>::mul_nt(Pn, st.e.E, C);
       for (int r = 0; r < n; ++r)
         for (int k = 0; k < n; ++k) tr.cross_cov[t * nn + r * n + k] = C(r, k);
     }

@@ -24,14 +24,20 @@ Precision parse_precision(const std::string& s) {
   fail(no_step, "precision: expected double (float64) or float (float32); found '" + s + "'");
 }
 
+Backend resolve_backend(const SmoothOptions& o, int state_dim, std::size_t steps) {
+  if (o.backend != Backend::automatic) return o.backend;
+  if (state_dim <= parallel_state_sizes.back())
+    return steps >= scan::threaded_crossover ? Backend::threaded : Backend::sequential;
+  const unsigned threads = o.threads ? o.threads : scan::default_threads();
+  return steps >= dynamic_threaded_crossover && threads >= dynamic_threaded_min_threads ? Backend::threaded
+                                                                                         : Backend::sequential;
+}
+
 namespace {
 
-/// The backend that runs a chunk of `steps` steps (automatic never picks the GPU, nor the parallel
-/// forms for a state larger than their largest compiled size, which they refuse).
+/// The backend that runs a chunk of `steps` steps.
 Backend resolve(const SmoothOptions& o, const Model& model, std::size_t steps) {
-  if (o.backend != Backend::automatic) return o.backend;
-  if (model.state_dim() > parallel_state_sizes.back()) return Backend::sequential;
-  return steps >= scan::threaded_crossover ? Backend::threaded : Backend::sequential;
+  return resolve_backend(o, model.state_dim(), steps);
 }
 
 ParallelOptions parallel_options(Backend b, const SmoothOptions& o) {

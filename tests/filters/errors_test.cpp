@@ -119,10 +119,11 @@ TEST(Errors, CarryOfTheWrongStepAndStateSize) {
 }
 
 TEST(Errors, UnsupportedRequests) {
+  // A state above the compiled sizes has the dynamic path on the CPU (dynamic_test.cpp), none on the GPU.
   const Model big = testing::random_model(65, {1}, 1);
   Measurements meas;
   meas.add_step();
-  EXPECT_THROW(parallel_filter<double>(big, meas, std::nullopt, nullptr), Error);
+  EXPECT_THROW(parallel_filter<double>(big, meas, std::nullopt, nullptr, {.backend = scan::Backend::cuda}), Error);
   // cuda: no device (or no CUDA build) here, or a state above the GPU's 32 anywhere.
   if (scan::gpu::device_count() == 0) {
     EXPECT_THROW(smooth(model2(), log2(model2()), {.backend = Backend::cuda}), Error);

@@ -16,6 +16,7 @@
 namespace kalmanscan::filters {
 namespace {
 
+using testing::expect_states_close;
 using testing::normwise;
 
 /// Noisy positions on a smooth 2-D path, one step every dt seconds; every 7th step missing.
@@ -29,16 +30,6 @@ Measurements cv_log(std::size_t steps, double dt) {
   return meas;
 }
 
-template <class T, class U>
-void expect_close(const BasicTrajectory<T>& a, const BasicTrajectory<U>& b, double tol) {
-  ASSERT_EQ(a.steps, b.steps);
-  EXPECT_LE(normwise(a.filtered_mean, b.filtered_mean), tol);
-  EXPECT_LE(normwise(a.filtered_cov, b.filtered_cov), tol);
-  EXPECT_LE(normwise(a.smoothed_mean, b.smoothed_mean), tol);
-  EXPECT_LE(normwise(a.smoothed_cov, b.smoothed_cov), tol);
-  EXPECT_LE(normwise(a.cross_cov, b.cross_cov), tol);
-}
-
 TEST(Parallel, EqualsSequentialOnLongConstantVelocityRun) {
   const Model model = testing::constant_velocity(2, 0.2, 0.5);
   const Measurements meas = cv_log(100000, 0.1);
@@ -47,7 +38,7 @@ TEST(Parallel, EqualsSequentialOnLongConstantVelocityRun) {
   const ParallelOptions o{.backend = scan::Backend::threaded, .threads = 3};
   Trajectory par = parallel_filter<double>(model, meas, std::nullopt, nullptr, o);
   parallel_smooth(model, meas, par, std::nullopt, true, o);
-  expect_close(par, seq, 1e-10);
+  expect_states_close(par, seq, 1e-10);
   EXPECT_NEAR(par.log_likelihood, seq.log_likelihood, 1e-10 * std::abs(seq.log_likelihood));
   EXPECT_LE(normwise(par.nis, seq.nis), 1e-10);
   EXPECT_EQ(par.nis_dof, seq.nis_dof);
@@ -68,7 +59,7 @@ TEST(Parallel, FloatStaysCloseToDouble) {
   parallel_smooth(model, meas, parf, std::nullopt, false, o);
   const double e_par = normwise(parf.smoothed_mean, ref.smoothed_mean), e_seq = normwise(seqf.smoothed_mean, ref.smoothed_mean);
   std::printf("float vs double, smoothed means, T = 2e4: parallel %.3g, sequential %.3g\n", e_par, e_seq);
-  expect_close(parf, ref, 1e-4);
+  expect_states_close(parf, ref, 1e-4);
 }
 
 TEST(Parallel, PaddedStateSizes) {
@@ -81,7 +72,7 @@ TEST(Parallel, PaddedStateSizes) {
     const ParallelOptions o{.backend = scan::Backend::sequential};
     Trajectory par = parallel_filter<double>(model, meas, std::nullopt, nullptr, o);
     parallel_smooth(model, meas, par, std::nullopt, true, o);
-    expect_close(par, seq, 1e-11);
+    expect_states_close(par, seq, 1e-11);
     EXPECT_NEAR(par.log_likelihood, seq.log_likelihood, 1e-10 * std::abs(seq.log_likelihood));
   }
 }
@@ -127,7 +118,7 @@ void check_chunked(const Model& model, const Measurements& meas, const std::vect
     append(joined.cross_cov, p.cross_cov), append(joined.nis, p.nis);
     joined.steps += p.steps;
   }
-  expect_close(joined, whole, 1e-11);
+  expect_states_close(joined, whole, 1e-11);
   EXPECT_LE(normwise(joined.nis, whole.nis), 1e-11);
   EXPECT_NEAR(ll, whole.log_likelihood, 1e-10 * std::abs(whole.log_likelihood));
 }
@@ -155,25 +146,35 @@ TEST(Smooth, FloatPrecisionAndFilterOnly) {
   EXPECT_EQ(fo.filtered_mean, d.filtered_mean);
 }
 
-// The parallel forms refuse states above their largest compiled size (errors_test.cpp); the
-// automatic backend runs such a model sequentially even where the log is long enough for threads.
-// Filtering is causal, so the first steps equal (bit for bit) the sequential filter of those steps
-// alone; float, the cheaper arithmetic.
-TEST(Smooth, AutomaticRunsStatesAboveTheParallelSizesSequentially) {
+// Above the largest compiled size the automatic backend runs the dynamic path on threads once the
+// log is long enough and enough threads are asked for (smooth.hpp: resolve_backend); with 8
+// threads it does so even on CI's 2 cores, and equals the explicit threaded run bit for bit and
+// the sequential filter to 1e-10. With too few threads or steps it stays sequential.
+TEST(Smooth, AutomaticRunsStatesAboveTheCompiledSizesOnTheDynamicPath) {
   const int n = parallel_state_sizes.back() + 1;
-  const Model model = testing::random_model(n, {1}, 41);
-  Measurements meas;  // built directly: simulate() factorises the 65 x 65 Q at every step
-  for (std::size_t t = 0; t < scan::threaded_crossover; ++t) {
-    meas.add_step();
-    if (t % 97 == 0) meas.add(0, Eigen::Matrix<double, 1, 1>(std::sin(0.01 * double(t))));
-  }
-  const Trajectory automatic =
-      smooth(model, meas, {.backend = Backend::automatic, .precision = Precision::float32, .filter_only = true});
-  ASSERT_EQ(automatic.steps, meas.steps());
-  for (double v : automatic.filtered_mean) ASSERT_TRUE(std::isfinite(v));
-  const BasicTrajectory<float> head = kalman_filter<float>(model, slice(meas, 0, 300), std::nullopt);
-  const std::vector<double> head_mean(head.filtered_mean.begin(), head.filtered_mean.end());
-  EXPECT_EQ(std::vector<double>(automatic.filtered_mean.begin(), automatic.filtered_mean.begin() + 300 * n), head_mean);
+  const SmoothOptions automatic{.backend = Backend::automatic, .filter_only = true, .threads = 8};
+  EXPECT_EQ(resolve_backend(automatic, n, 200), Backend::threaded);
+  EXPECT_EQ(resolve_backend({.threads = 1}, n, 100000), Backend::sequential);
+  EXPECT_EQ(resolve_backend(automatic, n, 10), Backend::sequential);
+  EXPECT_EQ(resolve_backend({.threads = 2}, 4, scan::threaded_crossover), Backend::threaded);
+  const Model model = testing::random_model(n, {2}, 41);
+  const Measurements meas = testing::simulate(model, 200, {1}, 0.05, 42);
+  const Trajectory a = smooth(model, meas, automatic);
+  SmoothOptions threaded = automatic;
+  threaded.backend = Backend::threaded;
+  const Trajectory t = smooth(model, meas, threaded);
+  EXPECT_EQ(a.filtered_mean, t.filtered_mean);
+  EXPECT_EQ(a.filtered_cov, t.filtered_cov);
+  const Trajectory seq = smooth(model, meas, {.backend = Backend::sequential, .filter_only = true});
+  EXPECT_LE(normwise(a.filtered_mean, seq.filtered_mean), 1e-10);
+  EXPECT_LE(normwise(a.filtered_cov, seq.filtered_cov), 1e-10);
+  EXPECT_NEAR(a.log_likelihood, seq.log_likelihood, 1e-10 * std::abs(seq.log_likelihood));
+}
+
+// The dynamic path (n = 65) in chunks with carries equals the whole run.
+TEST(Chunked, DynamicPathEqualsWhole) {
+  const Model model = testing::random_model(parallel_state_sizes.back() + 1, {2, 1}, 43);
+  check_chunked(model, testing::simulate(model, 100, {1, 2}, 0.1, 44), {0, 1, 70, 71, 100}, Backend::threaded);
 }
 
 // A float run of 10⁶ steps stays finite; its normwise error against double is printed and

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <Eigen/Core>
+#include <gtest/gtest.h>
 
 #include "kalmanscan/filters/model.hpp"
 #include "kalmanscan/filters/trajectory.hpp"
@@ -45,6 +46,17 @@ double normwise(const std::vector<T>& a, const std::vector<U>& b) {
     den += double(b[i]) * double(b[i]);
   }
   return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+}
+
+/// Means, covariances and cross-covariances (filtered and smoothed) of a against b, normwise.
+template <class T, class U>
+void expect_states_close(const BasicTrajectory<T>& a, const BasicTrajectory<U>& b, double tol) {
+  ASSERT_EQ(a.steps, b.steps);
+  EXPECT_LE(normwise(a.filtered_mean, b.filtered_mean), tol);
+  EXPECT_LE(normwise(a.filtered_cov, b.filtered_cov), tol);
+  EXPECT_LE(normwise(a.smoothed_mean, b.smoothed_mean), tol);
+  EXPECT_LE(normwise(a.smoothed_cov, b.smoothed_cov), tol);
+  EXPECT_LE(normwise(a.cross_cov, b.cross_cov), tol);
 }
 
 /// Flattens per-step vectors/matrices (row-major) to compare with a trajectory.

@@ -13,7 +13,9 @@
 // State sizes: the operators are compiled for the sizes in parallel_state_sizes; a model of
 // size n runs on the smallest compiled N ≥ n, padded with states that are exactly zero (zero
 // transition, noise, prior and measurement columns), which leaves the first n components
-// unchanged. Larger models throw Error (use the sequential filter). Measurement sizes are
+// unchanged. Larger models (or any model, with ParallelOptions::dynamic_size) run the same
+// elements and operators on the CPU over Eigen heap matrices of size n (the dynamic path:
+// storage reused per thread, leaves and combines written in place). Measurement sizes are
 // free: measurements enter through their information Hᵀ R⁻¹ H, Hᵀ R⁻¹ (z - d), prepared in
 // double per step (R factorised once per sensor model).
 #pragma once
@@ -43,6 +45,9 @@ struct ParallelOptions {
   /// cuda, float: build and combine the elements in double, keep inputs and results in float
   /// (closer to the double result, for double arithmetic's cost: docs/BENCHMARKS.md).
   bool mixed_precision = false;
+  /// CPU backends: run the dynamic-size path even where a compiled size exists (tests and
+  /// benchmarks compare the two); states above parallel_state_sizes.back() always take it.
+  bool dynamic_size = false;
 };
 
 /// Parallel filter of a run of steps, from the prior (no carry_in) or continuing a carry; same

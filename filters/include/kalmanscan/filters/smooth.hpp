@@ -30,7 +30,7 @@
 namespace kalmanscan::filters {
 
 enum class Backend {
-  automatic,   ///< sequential for short logs and states above 64, else threaded from scan::threaded_crossover steps
+  automatic,   ///< sequential or threaded (the parallel forms): resolve_backend
   sequential,  ///< covariance Kalman filter (Joseph form) + RTS smoother, one thread
   threaded,    ///< parallel-in-time filter/smoother (Särkkä & García-Fernández 2021) on all cores
   cuda,        ///< the same parallel forms on the GPU (Error when not built with CUDA / no device)
@@ -49,6 +49,22 @@ struct SmoothOptions {
   bool cross_covariances = false;            ///< also the lag-one smoothed cross-covariances
   unsigned threads = 0;                      ///< threaded backend: 0 = all cores
 };
+
+/// Steps from which automatic runs a state above the compiled sizes on the dynamic path's threads
+/// (a step there costs ~1 ms, so 128 steps amortise a fork–join of ~10 µs many times over)…
+inline constexpr std::size_t dynamic_threaded_crossover = 128;
+/// …when at least this many threads are used: the dynamic path's filter + smoother on one thread
+/// costs 1.6 times the sequential filter + RTS smoother at n = 65 (bench/filters,
+/// docs/BENCHMARKS.md), and p threads gain at most (p + 1) / 2 on the scan's two passes, so it
+/// pays from p > 2·1.6 − 1 ≈ 2.2 threads; 4 leaves a margin for the diagnostics map.
+inline constexpr unsigned dynamic_threaded_min_threads = 4;
+
+/// The backend that automatic picks for `steps` steps of a state of size state_dim with
+/// options.threads (0: all cores); options.backend itself when it is not automatic. Compiled
+/// sizes: threaded from scan::threaded_crossover steps. Larger states: threaded (the dynamic
+/// path) from dynamic_threaded_crossover steps with dynamic_threaded_min_threads threads or more,
+/// else sequential. Never cuda.
+Backend resolve_backend(const SmoothOptions& options, int state_dim, std::size_t steps);
 
 /// The Gaussian state of one step: a filter carry (the last filtered posterior of a chunk) or
 /// a smoother boundary (the smoothed state of the first step after a chunk).
