@@ -54,9 +54,9 @@ struct SmoothOptions {
 /// (a step there costs ~1 ms, so 128 steps amortise a fork–join of ~10 µs many times over)…
 inline constexpr std::size_t dynamic_threaded_crossover = 128;
 /// …when at least this many threads are used: the dynamic path's filter + smoother on one thread
-/// costs 1.6 times the sequential filter + RTS smoother at n = 65 (bench/filters,
+/// costs 1.6–2.1 times the sequential filter + RTS smoother at n = 65 (two runs of bench/filters,
 /// docs/BENCHMARKS.md), and p threads gain at most (p + 1) / 2 on the scan's two passes, so it
-/// pays from p > 2·1.6 − 1 ≈ 2.2 threads; 4 leaves a margin for the diagnostics map.
+/// can pay from p > 2·2.1 − 1 ≈ 3.2 threads.
 inline constexpr unsigned dynamic_threaded_min_threads = 4;
 
 /// The backend that automatic picks for `steps` steps of a state of size state_dim with
