@@ -186,9 +186,14 @@ TEST(StepGraph, CaptureThatReadsBackToTheHostFailsLoudly) {
     }
     EXPECT_FALSE(graph.captured());
   }
-  // The device and the caching allocator are usable afterwards.
+  // The device, the caching allocator and the device's random numbers are usable afterwards (the
+  // generator left in capture mode made every later torch::randn on the device throw).
   x.add_(1);
   EXPECT_TRUE(torch::equal(x.cpu(), torch::full({5}, 2.0f)));
+  torch::manual_seed(3);
+  const at::Tensor drawn = torch::randn({1000}, o);
+  EXPECT_TRUE(torch::isfinite(drawn).all().item<bool>());
+  EXPECT_GT(drawn.std().item<float>(), 0.5f);
 }
 
 // Where the build has no CUDA graphs, asking for one says so and names the way out.

@@ -48,6 +48,16 @@ TrainError capture_failed(const std::string& why) {
       why);
 }
 
+/// LibTorch's capture_begin puts the CUDA random-number generator into capture mode, and only a
+/// capture_end whose cudaStreamEndCapture succeeds takes it out (a failed one throws first); left
+/// so, every later random draw on the device fails ("Offset increment outside graph capture", seen
+/// on the H200). An empty capture on the now idle stream runs that epilogue.
+void leave_generator_capture_mode() {
+  at::cuda::CUDAGraph empty;
+  empty.capture_begin();
+  empty.capture_end();
+}
+
 }  // namespace
 
 bool StepGraph::available() { return true; }
@@ -85,6 +95,7 @@ void StepGraph::capture(const std::function<void()>& step) {
     } catch (...) {
       // The allocator no longer routes this stream to the pool once the capture has ended.
     }
+    leave_generator_capture_mode();
     throw capture_failed(reason(e));
   }
   try {
