@@ -232,6 +232,16 @@ __device__ __forceinline__ void load_states(const float* at, float (&lam)[G], fl
   load_slots<G>(eta, at + int(threadIdx.x) * 2 * G + G);
 }
 
+/// Starts copying one checkpoint's states of this thread from global `src` to shared `dst` (both
+/// [wide_threads][2][G] floats, 16-byte aligned), so that a round's start arrives with its tokens.
+template <int G>
+__device__ __forceinline__ void stage_states(float* dst, const float* src) {
+  constexpr int step = G % 4 == 0 ? 4 : 1;
+  const int at = int(threadIdx.x) * 2 * G;
+#pragma unroll
+  for (int i = 0; i < 2 * G; i += step) copy_async<step * 4>(dst + at + i, src + at + i, true);
+}
+
 /// Floats of saved states (the forward's checkpoints for the backward) per block.
 template <int G>
 __host__ __device__ inline std::size_t wide_saved_per_block(const WideGeometry& g) {
@@ -393,8 +403,16 @@ struct WideBackwardShared {
   __host__ __device__ static std::size_t chan_bytes(const WideGeometry& g) {
     return (ChannelTerms::pairs(g, R) + 1) / 2 * 2 * sizeof(float2);
   }
+  /// Lean with G ≤ 4: the reverse rounds' starts, staged with their tokens (two buffers after the
+  /// staged rounds). Not with 8 slots a thread, where the staging's registers tripled the spills
+  /// (32/96 → 96/212 bytes stored/loaded).
+  static constexpr bool stage_starts = G <= 4;
+  static constexpr std::size_t start_bytes = checkpoint_floats<G> * sizeof(float);
+  __host__ __device__ static std::size_t starts_offset(const WideGeometry& g) {
+    return 2 * slot_bytes + chan_bytes(g) + 2 * WideStaged::floats(g, R, true) * sizeof(float);
+  }
   __host__ __device__ static std::size_t bytes(const WideGeometry& g, bool lean) {
-    const std::size_t adjoint = 2 * slot_bytes + chan_bytes(g) + 2 * WideStaged::floats(g, R, true) * sizeof(float);
+    const std::size_t adjoint = starts_offset(g) + (lean && stage_starts ? 2 * start_bytes : 0);
     const std::size_t forward = 2 * WideStaged::floats(g, RA, false) * sizeof(float);
     return lean && forward > adjoint ? forward : adjoint;
   }
@@ -487,6 +505,8 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
   float* const q_terms = reinterpret_cast<float*>(shared_raw + Shared::slot_bytes);
   float2* const chan_terms = reinterpret_cast<float2*>(shared_raw + 2 * Shared::slot_bytes);
   float* const staged = reinterpret_cast<float*>(shared_raw + 2 * Shared::slot_bytes + Shared::chan_bytes(g));
+  constexpr bool stage_starts = Lean && Shared::stage_starts;
+  [[maybe_unused]] float* const starts = reinterpret_cast<float*>(shared_raw + Shared::starts_offset(g));  // [2][states]
   const SlotGroup<G> s = make_slot_group<G>(g, in.a_bar, in.p_bar);
   const int per = g.span_rounds;
   const long long rounds = round_count(g.L, R), checkpoints = checkpoint_count(g.L, R, per);
@@ -580,9 +600,20 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
         advance(which, r);
       });
     }
-    pipelined_rounds(r0 + n_rounds - 1, n_rounds, -1, stage(&cot), [&](int which, long long r) {
-      if constexpr (Lean)
-        load(r == r0 ? ck + cp * states : span + (r - r0) * states);
+    // Lean: each round's start (the checkpoint, or the span's), staged with its tokens where
+    // stage_starts, so that its global load's latency hides behind the previous round like theirs.
+    auto round_start = [&](long long r) { return r == r0 ? ck + cp * states : span + (r - r0) * states; };
+    // The copies may read states this thread has just stored (the span's last round start, the
+    // sweep's last checkpoint): order them after those stores.
+    if constexpr (stage_starts) __threadfence_block();
+    pipelined_rounds(r0 + n_rounds - 1, n_rounds, -1, [&](int which, long long r) {
+      stage(&cot)(which, r);
+      if constexpr (stage_starts) stage_states<G>(starts + which * states, round_start(r));
+    }, [&](int which, long long r) {
+      if constexpr (stage_starts)
+        load(starts + which * states);
+      else if constexpr (Lean)
+        load(round_start(r));
       else
         load(span + (r - r0) * states);
       wide_round_adjoints<G, R, Lean>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R),
