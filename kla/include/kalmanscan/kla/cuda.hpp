@@ -72,9 +72,9 @@ scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, voi
                      Kernels kernels = Kernels::automatic, const SavedStates& saved = {});
 
 /// Bytes of scratch the backward needs for this shape (the caller's only device memory besides
-/// the tensors and the saved states: O(B·M·S·(L/64 + 16)) floats without saved states, at most
-/// O(B·M·S·16) with them; never [B, L, M, S]). `saved`: whether the backward will be given states
-/// saved by the forward with this spacing.
+/// the tensors and the saved states: O(B·M·S·(L/64 + 16)) floats without saved states, one span's
+/// round starts, O(B·M·S·spacing/4), with them; never [B, L, M, S]). `saved`: whether the
+/// backward will be given states saved by the forward with this spacing.
 std::size_t backward_scratch_bytes(const Shape& shape, Kernels kernels = Kernels::automatic, bool saved = false,
                                    int spacing = 0);
 
