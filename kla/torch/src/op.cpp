@@ -125,8 +125,18 @@ class KlaScanFunction : public torch::autograd::Function<KlaScanFunction> {
   }
 };
 
+bool requires_grad(const optional<Tensor>& t) { return t && t->defined() && t->requires_grad(); }
+
 Tensor4 forward_autograd(const Tensor& v, const Tensor& lam_v, const Tensor& k, const Tensor& q, const Tensor& a_bar,
                          const Tensor& p_bar, const optional<Tensor>& lam0, const optional<Tensor>& eta0) {
+  // Without a graph to record (no_grad, or no input requiring grad), the plain forward: no states
+  // kept for a backward that cannot come.
+  if (!torch::GradMode::is_enabled() ||
+      !(v.requires_grad() || lam_v.requires_grad() || k.requires_grad() || q.requires_grad() ||
+        a_bar.requires_grad() || p_bar.requires_grad() || requires_grad(lam0) || requires_grad(eta0))) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return forward_op().call(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+  }
   auto out = KlaScanFunction::apply(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
   return {out[0], out[1], out[2], out[3]};
 }
