@@ -155,8 +155,9 @@ cudaError_t launch_forward(const Geometry& g, const detail::DeviceIn& in, const 
   WideGeometry w = wide_geometry(g, saved ? spacing : 0);
   set_vector_staging(w, in, nullptr);
   return with_slots_per_thread(w, [&](auto G) {
-    return launch(detail::wide_forward_kernel<decltype(G)::value>, blocks(w), detail::wide_threads,
-                  detail::wide_forward_shared_bytes<decltype(G)::value>(w), st, in, out, w, saved);
+    constexpr int g_ = decltype(G)::value;
+    return launch(saved ? detail::wide_forward_kernel<g_, true> : detail::wide_forward_kernel<g_, false>, blocks(w),
+                  detail::wide_threads, detail::wide_forward_shared_bytes<g_>(w), st, in, out, w, saved);
   });
 }
 

@@ -331,9 +331,10 @@ __host__ __device__ inline std::size_t wide_forward_shared_bytes(const WideGeome
          2 * WideStaged::floats(g, WideRounds<G>::forward, false) * sizeof(float);
 }
 
-/// Forward; `saved` (null: none): wide_saved_per_block floats per block, where the states before
-/// every span_rounds-th backward round go.
-template <int G>
+/// Forward; Save: also the states before every span_rounds-th backward round, to `saved`
+/// (wide_saved_per_block floats per block). A kernel of its own, so that the forward without it
+/// keeps its registers (ptxas: with it G = 4 takes 78 instead of 71, G = 8 128 instead of 92).
+template <int G, bool Save>
 __global__ void __launch_bounds__(wide_threads)
     wide_forward_kernel(DeviceIn in, DeviceOut out, WideGeometry g, float* saved) {
   constexpr int R = WideRounds<G>::forward, RB = WideRounds<G>::backward;
@@ -346,7 +347,7 @@ __global__ void __launch_bounds__(wide_threads)
   const int token_pairs = g.tpc * g.chan_stride;
   float lam[G], eta[G];
   initial_states(in, g, s, lam, eta);
-  float* const ck = saved ? saved + std::size_t(blockIdx.x) * wide_saved_per_block<G>(g) : nullptr;
+  [[maybe_unused]] float* const ck = Save ? saved + std::size_t(blockIdx.x) * wide_saved_per_block<G>(g) : nullptr;
   pipelined_rounds(
       0, round_count(g.L, R), 1,
       [&](int which, long long r) {
@@ -357,7 +358,7 @@ __global__ void __launch_bounds__(wide_threads)
         // Step every slot through the round, leaving each token's readout summed over the G slots
         // (tokens past L leave stale terms, which the sums skip).
         for_tokens<R>(tokens_in_round(g.L, r, R), [&](int kk) {
-          if (kk % RB == 0 && ck) {  // the states before backward round rb, a checkpoint's when rb % span_rounds = 0
+          if (Save && kk % RB == 0) {  // the states before backward round rb, a checkpoint's when rb % span_rounds = 0
             const long long rb = r * (R / RB) + kk / RB;
             if ((rb & (g.span_rounds - 1)) == 0) save_states<G>(ck + (rb / g.span_rounds) * checkpoint_floats<G>, lam, eta);
           }
