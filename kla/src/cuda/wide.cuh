@@ -404,9 +404,9 @@ struct WideBackwardShared {
   __host__ __device__ static std::size_t chan_bytes(const WideGeometry& g) {
     return (ChannelTerms::pairs(g, R) + 1) / 2 * 2 * sizeof(float2);
   }
-  /// Lean with G ≤ 4: the reverse rounds' starts, staged with their tokens (two buffers after the
-  /// staged rounds). Not with 8 slots a thread, where the staging's registers tripled the spills
-  /// (32/96 → 96/212 bytes stored/loaded).
+  /// Lean with G ≤ 4: the reverse rounds' starts when the forward saved them all, staged with their
+  /// tokens (two buffers after the staged rounds). Not with 8 slots a thread, where the staging's
+  /// registers tripled the spills (32/96 → 96/212 bytes stored/loaded).
   static constexpr bool stage_starts = G <= 4;
   static constexpr std::size_t start_bytes = checkpoint_floats<G> * sizeof(float);
   __host__ __device__ static std::size_t starts_offset(const WideGeometry& g) {
@@ -601,17 +601,19 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
         advance(which, r);
       });
     }
-    // Lean: each round's start (the checkpoint, or the span's), staged with its tokens where
-    // stage_starts, so that its global load's latency hides behind the previous round like theirs.
+    // Lean: each round's start, the checkpoint or the span's. With the forward's states at every
+    // round (spans of one round: every start is a checkpoint from HBM, written by the forward's
+    // kernel) and stage_starts, it is staged with the round's tokens, so that its load's latency
+    // hides behind the previous round like theirs. Not the span's starts, which this thread has
+    // just stored (an asynchronous copy is not ordered after them without a fence) and which L2
+    // still holds.
     auto round_start = [&](long long r) { return r == r0 ? ck + cp * states : span + (r - r0) * states; };
-    // The copies may read states this thread has just stored (the span's last round start, the
-    // sweep's last checkpoint): order them after those stores.
-    if constexpr (stage_starts) __threadfence_block();
+    const bool staged_starts = stage_starts && saved && per == 1;
     pipelined_rounds(r0 + n_rounds - 1, n_rounds, -1, [&](int which, long long r) {
       stage(&cot)(which, r);
-      if constexpr (stage_starts) stage_states<G>(starts + which * states, round_start(r));
+      if (staged_starts) stage_states<G>(starts + which * states, ck + r * states);
     }, [&](int which, long long r) {
-      if constexpr (stage_starts)
+      if (staged_starts)
         load(starts + which * states);
       else if constexpr (Lean)
         load(round_start(r));
