@@ -5,7 +5,10 @@
 //   kalmanscan_kla_gpu_bench [--quick] [--kernels LIST] [--csv FILE]
 //   --quick:   the (8, 2048, 1024, 16) and (1, 65536, 1024, 16) shapes only, fewer repeats;
 //   --kernels: comma-separated kla::cuda::Kernels to measure one after the other on each shape
-//              (automatic, wide, split, wide_previous; default automatic);
+//              (automatic, wide, split, wide_previous; default automatic), each optionally followed
+//              by +saved (the forward saves states for the backward at the default spacing) or
+//              +savedN (every N tokens): e.g. wide,wide+saved,wide+saved32. With saved states the
+//              forward column times the forward that saves them, and "peak" counts them;
 //   --csv:     also write one row per shape and kernels to FILE.
 #include <cuda_runtime.h>
 
@@ -31,28 +34,34 @@ using kalmanscan::kla::Shape;
 using kalmanscan::kla::cuda::Kernels;
 
 struct NamedKernels {
+  std::string name;
+  Kernels kernels;
+  int spacing = -1;  ///< ≥ 0: the forward saves states every `spacing` tokens (0: default) for the backward
+};
+constexpr struct {
   const char* name;
   Kernels kernels;
-};
-constexpr NamedKernels kernel_names[] = {{"automatic", Kernels::automatic},
-                                         {"wide", Kernels::wide},
-                                         {"split", Kernels::split},
-                                         {"wide_previous", Kernels::wide_previous}};
+} kernel_names[] = {{"automatic", Kernels::automatic},
+                    {"wide", Kernels::wide},
+                    {"split", Kernels::split},
+                    {"wide_previous", Kernels::wide_previous}};
 
-// "a,b,…" → the named kernels; exits naming a word it does not know.
+// "a,b+saved,c+saved32,…" → the named kernels; exits naming a word it does not know.
 std::vector<NamedKernels> parse_kernels(const std::string& list) {
   std::vector<NamedKernels> out;
   std::size_t at = 0;
   while (at <= list.size()) {
     const std::size_t end = std::min(list.find(',', at), list.size());
     const std::string word = list.substr(at, end - at);
+    const std::size_t plus = word.find("+saved");
+    const std::string kernels = word.substr(0, plus), spacing = plus == std::string::npos ? "" : word.substr(plus + 6);
     const auto it = std::find_if(std::begin(kernel_names), std::end(kernel_names),
-                                 [&](const NamedKernels& n) { return word == n.name; });
-    if (it == std::end(kernel_names)) {
+                                 [&](const auto& n) { return kernels == n.name; });
+    if (it == std::end(kernel_names) || spacing.find_first_not_of("0123456789") != std::string::npos) {
       std::fprintf(stderr, "--kernels: unknown kernels '%s'\n", word.c_str());
       std::exit(2);
     }
-    out.push_back(*it);
+    out.push_back({word, it->kernels, plus == std::string::npos ? -1 : spacing.empty() ? 0 : std::stoi(spacing)});
     at = end + 1;
   }
   return out;
@@ -82,6 +91,7 @@ struct DeviceProblem {
   kalmanscan::kla::Gradients<float> grad;
   void* scratch = nullptr;
   std::size_t scratch_bytes = 0;
+  kalmanscan::kla::cuda::SavedStates saved;  ///< data null: the backward sweeps its own checkpoints
 
   std::span<float> upload(const std::vector<float>& h) {
     float* d = nullptr;
@@ -92,7 +102,7 @@ struct DeviceProblem {
   }
   std::span<float> alloc(std::size_t n) { return upload(std::vector<float>(n)); }
 
-  DeviceProblem(const Shape& shape, Kernels kernels) : s(shape) {
+  DeviceProblem(const Shape& shape, const NamedKernels& kind) : s(shape) {
     std::mt19937 gen(1);
     const float ks = 1.f / std::sqrt(float(s.S));
     in = {s,
@@ -106,12 +116,18 @@ struct DeviceProblem {
     cot = {upload(random_vector(s.sequence_size(), -1.f, 1.f, gen)), upload(random_vector(s.sequence_size(), -1.f, 1.f, gen))};
     grad = {alloc(s.sequence_size()), alloc(s.sequence_size()), alloc(s.key_size()), alloc(s.key_size()),
             alloc(s.param_size()),    alloc(s.param_size()),    alloc(s.state_size()), alloc(s.state_size())};
-    scratch_bytes = kalmanscan::kla::cuda::backward_scratch_bytes(s, kernels);
+    if (kind.spacing >= 0) {
+      saved.spacing = kind.spacing;
+      saved.bytes = kalmanscan::kla::cuda::saved_states_bytes(s, kind.kernels, kind.spacing);
+      if (saved.bytes > 0) KS_BENCH_CHECK_CUDA(cudaMalloc(&saved.data, saved.bytes));
+    }
+    scratch_bytes = kalmanscan::kla::cuda::backward_scratch_bytes(s, kind.kernels, saved.data != nullptr, saved.spacing);
     KS_BENCH_CHECK_CUDA(cudaMalloc(&scratch, std::max<std::size_t>(scratch_bytes, 1)));
   }
   ~DeviceProblem() {
     for (float* p : owned) cudaFree(p);
     cudaFree(scratch);
+    cudaFree(saved.data);
   }
 };
 
@@ -150,7 +166,7 @@ void cpu_baseline(const Shape& s) {
 int main(int argc, char** argv) {
   bool quick = false;
   const char* csv_path = nullptr;
-  std::vector<NamedKernels> kinds = {kernel_names[0]};
+  std::vector<NamedKernels> kinds = {{"automatic", Kernels::automatic}};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
@@ -174,7 +190,7 @@ int main(int argc, char** argv) {
                                {8, 4096, 1024, 16}, {8, 2048, 1024, 64}, {1, 65536, 1024, 16}};
   if (quick) shapes = {shapes[1], shapes[5]};
   const int repeats = quick ? 5 : 20;
-  std::printf("%-24s %-14s %10s %10s %12s %12s %12s %14s\n", "B,L,M,S", "kernels", "fwd ms", "fwd+bwd ms", "fwd tok/s",
+  std::printf("%-24s %-18s %10s %10s %12s %12s %12s %14s\n", "B,L,M,S", "kernels", "fwd ms", "fwd+bwd ms", "fwd tok/s",
               "f+b tok/s", "peak MiB", "BLMS f32 MiB");
   FILE* csv = csv_path ? std::fopen(csv_path, "w") : nullptr;
   if (csv)
@@ -184,21 +200,22 @@ int main(int argc, char** argv) {
     for (const NamedKernels& kind : kinds) {
       KS_BENCH_CHECK_CUDA(cudaDeviceSynchronize());
       const std::size_t before = used_bytes();
-      DeviceProblem p(s, kind.kernels);
+      DeviceProblem p(s, kind);
       const std::size_t peak = used_bytes() - before;  // everything is allocated up front: inputs, outputs, gradients, scratch
-      const double f =
-          median_gpu_ms(repeats, [&] { check(kalmanscan::kla::cuda::forward(p.in, p.out, nullptr, kind.kernels)); });
+      const double f = median_gpu_ms(
+          repeats, [&] { check(kalmanscan::kla::cuda::forward(p.in, p.out, nullptr, kind.kernels, p.saved)); });
       const double fb = median_gpu_ms(repeats, [&] {
-        check(kalmanscan::kla::cuda::forward(p.in, p.out, nullptr, kind.kernels));
-        check(kalmanscan::kla::cuda::backward(p.in, p.cot, p.grad, p.scratch, p.scratch_bytes, nullptr, kind.kernels));
+        check(kalmanscan::kla::cuda::forward(p.in, p.out, nullptr, kind.kernels, p.saved));
+        check(kalmanscan::kla::cuda::backward(p.in, p.cot, p.grad, p.scratch, p.scratch_bytes, nullptr, kind.kernels,
+                                              p.saved));
       });
       const double tokens = double(s.B * s.L);
       char name[64];
       std::snprintf(name, sizeof name, "%zu,%zu,%zu,%zu", s.B, s.L, s.M, s.S);
-      std::printf("%-24s %-14s %10.3f %10.3f %12.4g %12.4g %12.1f %14.1f\n", name, kind.name, f, fb, tokens / (f * 1e-3),
+      std::printf("%-24s %-18s %10.3f %10.3f %12.4g %12.4g %12.1f %14.1f\n", name, kind.name.c_str(), f, fb, tokens / (f * 1e-3),
                   tokens / (fb * 1e-3), double(peak) / (1 << 20), double(s.B * s.L * s.M * s.S) * 4 / (1 << 20));
       if (csv)
-        std::fprintf(csv, "%zu,%zu,%zu,%zu,%s,%.4f,%.4f,%.6g,%.6g,%zu\n", s.B, s.L, s.M, s.S, kind.name, f, fb,
+        std::fprintf(csv, "%zu,%zu,%zu,%zu,%s,%.4f,%.4f,%.6g,%.6g,%zu\n", s.B, s.L, s.M, s.S, kind.name.c_str(), f, fb,
                      tokens / (f * 1e-3), tokens / (fb * 1e-3), peak);
     }
   }

@@ -7,14 +7,22 @@ namespace {
 scan::Status unsupported() { return {1, "kla cuda: kalmanscan was built without CUDA"}; }
 }  // namespace
 
-scan::Status forward(const Inputs<float>&, const Outputs<float>&, void*, Kernels) { return unsupported(); }
-std::size_t backward_scratch_bytes(const Shape&, Kernels) { return 0; }
+int default_spacing(std::size_t) { return 8; }
+std::size_t saved_states_bytes(const Shape&, Kernels, int) { return 0; }
+scan::Status forward(const Inputs<float>&, const Outputs<float>&, void*, Kernels, const SavedStates&) {
+  return unsupported();
+}
+std::size_t backward_scratch_bytes(const Shape&, Kernels, bool, int) { return 0; }
 scan::Status backward(const Inputs<float>&, const Cotangents<float>&, const Gradients<float>&, void*, std::size_t,
-                      void*, Kernels) {
+                      void*, Kernels, const SavedStates&) {
   return unsupported();
 }
 scan::Status forward_host(const Inputs<float>&, const Outputs<float>&, Kernels) { return unsupported(); }
 scan::Status backward_host(const Inputs<float>&, const Cotangents<float>&, const Gradients<float>&, Kernels) {
+  return unsupported();
+}
+scan::Status forward_backward_host(const Inputs<float>&, const Outputs<float>&, const Cotangents<float>&,
+                                   const Gradients<float>&, Kernels, int) {
   return unsupported();
 }
 

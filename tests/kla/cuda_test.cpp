@@ -1,7 +1,8 @@
-// The CUDA kernels (both kinds, wide and split, whatever the shape) against the fp64 reference
-// (and the fp64 CPU kernel for long sequences) with the fp32 tolerances of the CPU tests; the
-// published fixtures; extreme inputs; the backward's scratch bound. Every test skips, saying so,
-// without a CUDA device.
+// The CUDA kernels (both kinds, wide and split, whatever the shape; the wide backward from its own
+// checkpoints and from states saved by the forward at several spacings) against the fp64
+// reference (and the fp64 CPU kernel for long sequences) with the fp32 tolerances of the CPU
+// tests; the published fixtures; extreme inputs; the bounds on the backward's scratch and the
+// saved states. Every test skips, saying so, without a CUDA device.
 #include <gtest/gtest.h>
 
 #include "kalmanscan/kla/cuda.hpp"
@@ -39,29 +40,43 @@ Tensors expected(const OwnedInputs<double>& in, const OwnedCotangents<double>& c
           {"grad_p_bar", g.p_bar},  {"grad_lam0", g.lam0},        {"grad_eta0", g.eta0}};
 }
 
+// How a check runs the kernels: separate forward and backward calls (the backward sweeps its own
+// checkpoints), or, with a spacing ≥ 0, forward_backward_host, whose backward starts from the
+// states the forward saved every `spacing` tokens (0: default_spacing; 8: one backward round, no
+// span recompute at S ≤ 32; 256: spans of 32 or 64 rounds, longer than the backward's own 16).
 // wide_previous (the previous wide backward) is tested until the measurement that picks one of the two.
-constexpr cuda::Kernels kernel_kinds[] = {cuda::Kernels::wide, cuda::Kernels::split, cuda::Kernels::wide_previous};
+struct Variant {
+  cuda::Kernels kernels;
+  int spacing = -1;  ///< < 0: separate calls, no saved states
+};
+constexpr Variant variants[] = {{cuda::Kernels::wide},        {cuda::Kernels::split},        {cuda::Kernels::wide_previous},
+                                {cuda::Kernels::wide, 0},     {cuda::Kernels::wide, 8},      {cuda::Kernels::wide, 16},
+                                {cuda::Kernels::wide, 256},   {cuda::Kernels::automatic, 0}, {cuda::Kernels::split, 0}};
 
-const char* name(cuda::Kernels k) {
-  switch (k) {
-    case cuda::Kernels::wide: return " (wide)";
-    case cuda::Kernels::split: return " (split)";
-    case cuda::Kernels::wide_previous: return " (wide_previous)";
-    default: return " (automatic)";
-  }
+std::string name(const Variant& v) {
+  const char* k = v.kernels == cuda::Kernels::wide            ? "wide"
+                  : v.kernels == cuda::Kernels::split         ? "split"
+                  : v.kernels == cuda::Kernels::wide_previous ? "wide_previous"
+                                                              : "automatic";
+  return std::string(" (") + k + (v.spacing < 0 ? "" : ", saved states every " + std::to_string(v.spacing)) + ")";
+}
+
+scan::Status run_cuda(const OwnedInputs<float>& in, const OwnedCotangents<float>& cot, OwnedOutputs<float>& out,
+                      OwnedGradients<float>& g, const Variant& v) {
+  if (v.spacing >= 0) return cuda::forward_backward_host(in.view(), out.view(), cot.view(), g.view(), v.kernels, v.spacing);
+  if (scan::Status fs = cuda::forward_host(in.view(), out.view(), v.kernels); !fs.ok()) return fs;
+  return cuda::backward_host(in.view(), cot.view(), g.view(), v.kernels);
 }
 
 void check_cuda(const OwnedInputs<double>& in64, const OwnedCotangents<double>& cot64, const Tensors& want,
-                const std::string& shape, cuda::Kernels kernels) {
-  const std::string what = shape + name(kernels);
+                const std::string& shape, const Variant& variant) {
+  const std::string what = shape + name(variant);
   const OwnedInputs<float> in = in64.cast<float>();
   const OwnedCotangents<float> cot = cot64.cast<float>();
   OwnedOutputs<float> out(in.shape);
   OwnedGradients<float> g(in.shape);
-  const scan::Status fs = cuda::forward_host(in.view(), out.view(), kernels);
-  ASSERT_TRUE(fs.ok()) << what << ": " << fs.message;
-  const scan::Status bs = cuda::backward_host(in.view(), cot.view(), g.view(), kernels);
-  ASSERT_TRUE(bs.ok()) << what << ": " << bs.message;
+  const scan::Status st = run_cuda(in, cot, out, g, variant);
+  ASSERT_TRUE(st.ok()) << what << ": " << st.message;
   const std::map<std::string, const std::vector<float>*> got = {
       {"out_y", &out.y},        {"out_y_var", &out.y_var}, {"out_lam_T", &out.lam_T}, {"out_eta_T", &out.eta_T},
       {"grad_v", &g.v},         {"grad_lam_v", &g.lam_v},  {"grad_k", &g.k},          {"grad_q", &g.q},
@@ -77,7 +92,7 @@ TEST(Cuda, MatchesPublishedFixtures) {
   SKIP_WITHOUT_GPU();
   for (const char* file : {"single_step.txt", "small.txt", "odd_shapes.txt", "near_linear.txt", "extreme.txt"}) {
     const FixtureProblem p = fixture_problem(file);
-    for (cuda::Kernels k : kernel_kinds) check_cuda(p.in, p.cot, p.expected, file, k);
+    for (const Variant& k : variants) check_cuda(p.in, p.cot, p.expected, file, k);
   }
 }
 
@@ -95,7 +110,7 @@ TEST(Cuda, MatchesReferenceOnAwkwardShapes) {
     const OwnedInputs<double> in = random_inputs(s, seed, seed % 4 == 2);
     const OwnedCotangents<double> cot = random_cotangents(s, seed + 1);
     const Tensors want = expected(in, cot);
-    for (cuda::Kernels k : kernel_kinds) check_cuda(in, cot, want, s.to_string(), k);
+    for (const Variant& k : variants) check_cuda(in, cot, want, s.to_string(), k);
   }
 }
 
@@ -105,7 +120,7 @@ TEST(Cuda, LongSequenceMatchesCpu) {
   const OwnedInputs<double> in = random_inputs(s, 401, true);
   const OwnedCotangents<double> cot = random_cotangents(s, 402);
   const Tensors want = expected(in, cot);
-  for (cuda::Kernels k : kernel_kinds) check_cuda(in, cot, want, s.to_string(), k);
+  for (const Variant& k : variants) check_cuda(in, cot, want, s.to_string(), k);
 }
 
 TEST(Cuda, ExtremeInputsStayFinite) {
@@ -125,11 +140,10 @@ TEST(Cuda, ExtremeInputsStayFinite) {
     for (double& x : in64.lam_v) x *= c.lam_v_scale;
     const OwnedInputs<float> in = in64.cast<float>();
     const OwnedCotangents<float> cot = random_cotangents(s, 404).cast<float>();
-    for (cuda::Kernels k : kernel_kinds) {
+    for (const Variant& k : variants) {
       OwnedOutputs<float> out(s);
       OwnedGradients<float> g(s);
-      ASSERT_TRUE(cuda::forward_host(in.view(), out.view(), k).ok()) << c.what << name(k);
-      ASSERT_TRUE(cuda::backward_host(in.view(), cot.view(), g.view(), k).ok()) << c.what << name(k);
+      ASSERT_TRUE(run_cuda(in, cot, out, g, k).ok()) << c.what << name(k);
       for (const std::vector<float>* x : {&out.y, &out.y_var, &out.lam_T, &out.eta_T, &g.v, &g.lam_v, &g.k, &g.q,
                                           &g.a_bar, &g.p_bar, &g.lam0, &g.eta0})
         EXPECT_TRUE(all_finite<float>(*x)) << c.what << name(k);
@@ -137,15 +151,37 @@ TEST(Cuda, ExtremeInputsStayFinite) {
   }
 }
 
-// The backward's only device memory besides the tensors is its scratch; at the long shape
-// it must stay far below one [B, L, M, S] float tensor (4 GiB), whichever kernels run.
+// The backward's only device memory besides the tensors is its scratch and the states the forward
+// saved; at the long shape they must stay far below one [B, L, M, S] float tensor (4 GiB),
+// whichever kernels run.
 TEST(Cuda, BackwardScratchIsFarBelowOneStateTensor) {
   SKIP_WITHOUT_GPU();
   for (const Shape& s : {Shape{1, 65536, 1024, 16}, Shape{8, 2048, 1024, 16}, Shape{8, 2048, 1024, 64}}) {
     const double state_tensor = double(s.B) * double(s.L) * double(s.M) * double(s.S) * sizeof(float);
-    for (cuda::Kernels k : {cuda::Kernels::automatic, cuda::Kernels::wide, cuda::Kernels::split})
-      EXPECT_LT(double(cuda::backward_scratch_bytes(s, k)), state_tensor / 16) << s.to_string() << name(k);
+    const double sequence_tensor = double(s.B) * double(s.L) * double(s.M) * sizeof(float);  // one [B, L, M]
+    for (cuda::Kernels k : {cuda::Kernels::automatic, cuda::Kernels::wide, cuda::Kernels::split}) {
+      const Variant v{k};
+      EXPECT_LT(double(cuda::backward_scratch_bytes(s, k)), state_tensor / 16) << s.to_string() << name(v);
+      EXPECT_LE(double(cuda::backward_scratch_bytes(s, k, true)), double(cuda::backward_scratch_bytes(s, k)))
+          << s.to_string() << name(v);
+      // At the default spacing, at most four [B, L, M] tensors (these shapes fill whole tiles).
+      EXPECT_LE(double(cuda::saved_states_bytes(s, k)), 4 * sequence_tensor) << s.to_string() << name(v);
+    }
+    // The automatic kernels at the long shape are the split ones, which save nothing.
+    if (s.B == 1) {
+      EXPECT_EQ(cuda::saved_states_bytes(s), 0u);
+    }
+    EXPECT_EQ(cuda::saved_states_bytes(s, cuda::Kernels::split), 0u);
+    EXPECT_EQ(cuda::saved_states_bytes(s, cuda::Kernels::wide_previous), 0u);
   }
+  // Every slot's λ and η before every spacing-th token (S a power of two, M a multiple of the tile).
+  const Shape s{8, 2048, 1024, 16};
+  for (int spacing : {8, 64, 256})
+    EXPECT_EQ(cuda::saved_states_bytes(s, cuda::Kernels::wide, spacing),
+              s.B * (s.L / std::size_t(spacing)) * s.M * s.S * 2 * sizeof(float))
+        << "spacing " << spacing;
+  EXPECT_EQ(cuda::default_spacing(16), 8);
+  EXPECT_EQ(cuda::default_spacing(100), 64);
 }
 
 TEST(Cuda, RejectsUnsupportedSlotsAndShortScratch) {
@@ -162,6 +198,15 @@ TEST(Cuda, RejectsUnsupportedSlotsAndShortScratch) {
   const OwnedInputs<float> ok = random_inputs(s, 406, false).cast<float>();
   OwnedGradients<float> g(s);
   EXPECT_THROW(cuda::backward(ok.view(), {}, g.view(), nullptr, 0, nullptr), Error);
+  for (int spacing : {4, 12, 512}) EXPECT_THROW(cuda::saved_states_bytes(s, cuda::Kernels::wide, spacing), Error);
+  // A saved-states buffer shorter than saved_states_bytes is refused before any launch.
+  OwnedOutputs<float> o(s);
+  const std::size_t need = cuda::saved_states_bytes(s, cuda::Kernels::wide);
+  ASSERT_GT(need, 0u);
+  int dummy = 0;  // never dereferenced: the size check comes first
+  const cuda::SavedStates short_saved{&dummy, need - 1};
+  EXPECT_THROW(cuda::forward(ok.view(), o.view(), nullptr, cuda::Kernels::wide, short_saved), Error);
+  EXPECT_THROW(cuda::backward(ok.view(), {}, g.view(), nullptr, 0, nullptr, cuda::Kernels::wide, short_saved), Error);
 }
 
 }  // namespace

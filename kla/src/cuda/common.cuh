@@ -9,7 +9,7 @@
 
 namespace kalmanscan::kla::cuda::detail {
 
-constexpr int rounds_per_checkpoint = 16;  ///< rounds between the backward's checkpoints
+constexpr int rounds_per_checkpoint = 16;  ///< rounds between the checkpoints the backward sweeps itself
 
 struct DeviceIn {
   const float *v, *lam_v, *k, *q, *a_bar, *p_bar, *lam0, *eta0;  ///< lam0, eta0 may be null
@@ -24,10 +24,11 @@ struct DeviceGrad {
   float *v, *lam_v, *k, *q, *a_bar, *p_bar, *lam0, *eta0;  ///< lam0, eta0 may be null
 };
 
-/// Rounds of `round` tokens covering L tokens, and the backward's checkpoints over them.
+/// Rounds of `round` tokens covering L tokens, and the backward's checkpoints over them, one per
+/// `per` rounds.
 __host__ __device__ inline long long round_count(long long L, int round) { return (L + round - 1) / round; }
-__host__ __device__ inline long long checkpoint_count(long long L, int round) {
-  return (round_count(L, round) + rounds_per_checkpoint - 1) / rounds_per_checkpoint;
+__host__ __device__ inline long long checkpoint_count(long long L, int round, int per = rounds_per_checkpoint) {
+  return (round_count(L, round) + per - 1) / per;
 }
 
 /// Runs the `count` rounds first, first + dir, … (dir = ±1) through a two-buffer pipeline:

@@ -13,9 +13,11 @@
 // (readout; v̄, Λv̄; k̄, q̄ per slot) go to shared buffers laid out so that neither the writes nor
 // the block's sums over a channel's threads (readout, v̄, Λv̄) or over the tile's channels (k̄, q̄)
 // meet bank conflicts; the sums run in a fixed order.
-// The backward keeps each thread's states at every `rounds_per_checkpoint`-th round start in
-// global scratch, recomputes a checkpoint span's round starts (scratch too), and walks the rounds
-// backwards: recompute the round's states in registers, step the adjoints back through it.
+// The backward's checkpoints are each thread's states at every `span_rounds`-th round start:
+// saved by the forward (SavedStates) or swept by the backward itself into global scratch. Per
+// checkpoint, backwards, it recomputes the span's round starts (scratch; nothing to do for a span
+// of one round) and walks the span's rounds backwards: recompute the round's states in registers,
+// step the adjoints back through it.
 #pragma once
 
 #include <cuda_pipeline.h>
@@ -55,6 +57,8 @@ struct WideGeometry {
   int mt, log_mt;    ///< channels per block: wide_threads / tpc
   int tiles;         ///< ⌈M / mt⌉ blocks per batch entry
   int chan_stride;   ///< per-channel terms of one token: [tpc][chan_stride ≥ mt] pairs (see ChannelTerms)
+  int span_rounds;   ///< backward rounds between checkpoints (a power of two): rounds_per_checkpoint when the
+                     ///< backward sweeps them, spacing / R when the forward saves them
   bool vec_chan;     ///< [B, L, M] rows can be staged with 16-byte copies (M % 4 = 0, aligned tensors)
   bool vec_key;      ///< [B, L, S] rows likewise (S % 4 = 0)
 };
@@ -214,6 +218,36 @@ __device__ __forceinline__ float step_slot(const SlotGroup<G>& s, const WideToke
                                               tk.lv * tk.v * tk.k[i], lam, eta);
 }
 
+/// One checkpoint of a block: every thread's G λ, then G η, [wide_threads][2][G] floats at `at`.
+template <int G>
+constexpr std::size_t checkpoint_floats = std::size_t(wide_threads) * 2 * G;
+template <int G>
+__device__ __forceinline__ void save_states(float* at, const float (&lam)[G], const float (&eta)[G]) {
+  store_slots<G>(at + int(threadIdx.x) * 2 * G, lam);
+  store_slots<G>(at + int(threadIdx.x) * 2 * G + G, eta);
+}
+template <int G>
+__device__ __forceinline__ void load_states(const float* at, float (&lam)[G], float (&eta)[G]) {
+  load_slots<G>(lam, at + int(threadIdx.x) * 2 * G);
+  load_slots<G>(eta, at + int(threadIdx.x) * 2 * G + G);
+}
+
+/// Starts copying one checkpoint's states of this thread from global `src` to shared `dst` (both
+/// [wide_threads][2][G] floats, 16-byte aligned), so that a round's start arrives with its tokens.
+template <int G>
+__device__ __forceinline__ void stage_states(float* dst, const float* src) {
+  constexpr int step = G % 4 == 0 ? 4 : 1;
+  const int at = int(threadIdx.x) * 2 * G;
+#pragma unroll
+  for (int i = 0; i < 2 * G; i += step) copy_async<step * 4>(dst + at + i, src + at + i, true);
+}
+
+/// Floats of saved states (the forward's checkpoints for the backward) per block.
+template <int G>
+__host__ __device__ inline std::size_t wide_saved_per_block(const WideGeometry& g) {
+  return std::size_t(checkpoint_count(g.L, WideRounds<G>::backward, g.span_rounds)) * checkpoint_floats<G>;
+}
+
 /// Per-thread pairs of each token of a round, to be summed over a channel's threads: pair (kk, u,
 /// ml) of thread u of channel ml at kk·tpc·chan_stride + u·chan_stride + ml. Threads reading one
 /// u for consecutive channels read consecutive pairs; chan_stride pads the rows so that a warp's
@@ -297,9 +331,14 @@ __host__ __device__ inline std::size_t wide_forward_shared_bytes(const WideGeome
          2 * WideStaged::floats(g, WideRounds<G>::forward, false) * sizeof(float);
 }
 
-template <int G>
-__global__ void __launch_bounds__(wide_threads) wide_forward_kernel(DeviceIn in, DeviceOut out, WideGeometry g) {
-  constexpr int R = WideRounds<G>::forward;
+/// Forward; Save: also the states before every span_rounds-th backward round, to `saved`
+/// (wide_saved_per_block floats per block). A kernel of its own, so that the forward without it
+/// keeps its registers (ptxas: with it G = 4 takes 78 instead of 71, G = 8 128 instead of 92).
+template <int G, bool Save>
+__global__ void __launch_bounds__(wide_threads)
+    wide_forward_kernel(DeviceIn in, DeviceOut out, WideGeometry g, float* saved) {
+  constexpr int R = WideRounds<G>::forward, RB = WideRounds<G>::backward;
+  static_assert(R % RB == 0, "backward rounds start within forward rounds");
   extern __shared__ __align__(16) unsigned char shared_raw[];
   float2* const terms = reinterpret_cast<float2*>(shared_raw);  // ChannelTerms
   float* const staged = reinterpret_cast<float*>(shared_raw + wide_forward_terms_bytes<G>(g));
@@ -308,6 +347,7 @@ __global__ void __launch_bounds__(wide_threads) wide_forward_kernel(DeviceIn in,
   const int token_pairs = g.tpc * g.chan_stride;
   float lam[G], eta[G];
   initial_states(in, g, s, lam, eta);
+  [[maybe_unused]] float* const ck = Save ? saved + std::size_t(blockIdx.x) * wide_saved_per_block<G>(g) : nullptr;
   pipelined_rounds(
       0, round_count(g.L, R), 1,
       [&](int which, long long r) {
@@ -318,6 +358,10 @@ __global__ void __launch_bounds__(wide_threads) wide_forward_kernel(DeviceIn in,
         // Step every slot through the round, leaving each token's readout summed over the G slots
         // (tokens past L leave stale terms, which the sums skip).
         for_tokens<R>(tokens_in_round(g.L, r, R), [&](int kk) {
+          if (Save && kk % RB == 0) {  // the states before backward round rb, a checkpoint's when rb % span_rounds = 0
+            const long long rb = r * (R / RB) + kk / RB;
+            if ((rb & (g.span_rounds - 1)) == 0) save_states<G>(ck + (rb / g.span_rounds) * checkpoint_floats<G>, lam, eta);
+          }
           const WideToken<G> tk = read_token(st, g, s, kk);
           float y = 0.f, y_var = 0.f;
 #pragma unroll
@@ -338,11 +382,11 @@ __global__ void __launch_bounds__(wide_threads) wide_forward_kernel(DeviceIn in,
     }
 }
 
-/// Floats of backward scratch per block: the checkpoints, then one span's round starts, each the
-/// states (G λ, then G η) of every thread.
+/// Floats of backward scratch per block: the checkpoints unless the forward saved them, then one
+/// span's round starts (checkpoint_floats each).
 template <int G>
-__host__ __device__ inline std::size_t wide_scratch_per_block(const WideGeometry& g) {
-  return std::size_t(checkpoint_count(g.L, WideRounds<G>::backward) + rounds_per_checkpoint) * wide_threads * 2 * G;
+__host__ __device__ inline std::size_t wide_scratch_per_block(const WideGeometry& g, bool saved) {
+  return (saved ? 0 : wide_saved_per_block<G>(g)) + std::size_t(g.span_rounds) * checkpoint_floats<G>;
 }
 
 /// Shared memory of the wide backward: per-token terms (k̄ and q̄ [R][threads·G] each; v̄, Λv̄
@@ -354,13 +398,22 @@ struct WideBackwardShared {
   // RA = 2R: with 4R the two unrolled forward passes pushed the kernel past 255 registers (spills
   // in the span pass and the adjoint rounds); with 2R the only spills are outside the token loops.
   static constexpr int R = WideRounds<G>::backward, RA = 2 * R;
-  static_assert(RA % R == 0 && (rounds_per_checkpoint * R) % RA == 0, "checkpoints and spans start RA-rounds");
+  // Span passes start at checkpoints, which are RA-rounds apart when span_rounds > 1 (a power of two).
+  static_assert(RA == 2 * R, "checkpoints of more than one round start RA-rounds");
   static constexpr std::size_t slot_bytes = R * wide_threads * G * sizeof(float);
   __host__ __device__ static std::size_t chan_bytes(const WideGeometry& g) {
     return (ChannelTerms::pairs(g, R) + 1) / 2 * 2 * sizeof(float2);
   }
+  /// Lean with G ≤ 4: the reverse rounds' starts when the forward saved them all, staged with their
+  /// tokens (two buffers after the staged rounds). Not with 8 slots a thread, where the staging's
+  /// registers tripled the spills (32/96 → 96/212 bytes stored/loaded).
+  static constexpr bool stage_starts = G <= 4;
+  static constexpr std::size_t start_bytes = checkpoint_floats<G> * sizeof(float);
+  __host__ __device__ static std::size_t starts_offset(const WideGeometry& g) {
+    return 2 * slot_bytes + chan_bytes(g) + 2 * WideStaged::floats(g, R, true) * sizeof(float);
+  }
   __host__ __device__ static std::size_t bytes(const WideGeometry& g, bool lean) {
-    const std::size_t adjoint = 2 * slot_bytes + chan_bytes(g) + 2 * WideStaged::floats(g, R, true) * sizeof(float);
+    const std::size_t adjoint = starts_offset(g) + (lean && stage_starts ? 2 * start_bytes : 0);
     const std::size_t forward = 2 * WideStaged::floats(g, RA, false) * sizeof(float);
     return lean && forward > adjoint ? forward : adjoint;
   }
@@ -434,7 +487,9 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
 }
 
 /// Backward; grad.k, grad.q, grad.a_bar, grad.p_bar must be zero on entry (summed with atomics
-/// across blocks). `scratch`: blocks · wide_scratch_per_block floats, 16-byte aligned.
+/// across blocks). `scratch`: blocks · wide_scratch_per_block floats, 16-byte aligned. `saved`:
+/// the checkpoints that wide_forward_kernel saved with the same geometry (Lean only), or null:
+/// then the backward sweeps them into the scratch (span_rounds = rounds_per_checkpoint).
 /// Lean (the default; !Lean is a9b6b93's backward, kept to be measured against it): the round
 /// adjoints of wide_round_adjoints<Lean>, and the two forward passes (checkpoint sweep, span)
 /// go in rounds of RA = 2R tokens (half the barriers and staging calls), step no token
@@ -442,7 +497,8 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
 /// round start) and do not stage the queries.
 template <int G, bool Lean>
 __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
-    wide_backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad, WideGeometry g, float* scratch) {
+    wide_backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad, WideGeometry g, float* scratch,
+                         const float* saved) {
   using Shared = WideBackwardShared<G>;
   constexpr int R = Shared::R;
   extern __shared__ __align__(16) unsigned char shared_raw[];
@@ -450,22 +506,20 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
   float* const q_terms = reinterpret_cast<float*>(shared_raw + Shared::slot_bytes);
   float2* const chan_terms = reinterpret_cast<float2*>(shared_raw + 2 * Shared::slot_bytes);
   float* const staged = reinterpret_cast<float*>(shared_raw + 2 * Shared::slot_bytes + Shared::chan_bytes(g));
+  constexpr bool stage_starts = Lean && Shared::stage_starts;
+  [[maybe_unused]] float* const starts = reinterpret_cast<float*>(shared_raw + Shared::starts_offset(g));  // [2][states]
   const SlotGroup<G> s = make_slot_group<G>(g, in.a_bar, in.p_bar);
-  const int tid = int(threadIdx.x);
-  const long long rounds = round_count(g.L, R), checkpoints = checkpoint_count(g.L, R);
-  constexpr std::size_t states = std::size_t(wide_threads) * 2 * G;  // floats of one save
-  float* const ck = scratch + std::size_t(blockIdx.x) * wide_scratch_per_block<G>(g);  // [checkpoints][states]
-  float* const span = ck + std::size_t(checkpoints) * states;                       // [rounds_per_checkpoint][states]
+  const int per = g.span_rounds;
+  const long long rounds = round_count(g.L, R), checkpoints = checkpoint_count(g.L, R, per);
+  constexpr std::size_t states = checkpoint_floats<G>;  // floats of one save
+  float* const own_scratch = scratch + std::size_t(blockIdx.x) * wide_scratch_per_block<G>(g, saved != nullptr);
+  // [checkpoints][states]: the forward's, or swept into the scratch here
+  float* const swept = saved ? nullptr : own_scratch;
+  const float* const ck = saved ? saved + std::size_t(blockIdx.x) * wide_saved_per_block<G>(g) : own_scratch;
+  float* const span = saved ? own_scratch : own_scratch + std::size_t(checkpoints) * states;  // [per][states]
   float lam[G], eta[G];
-  initial_states(in, g, s, lam, eta);
-  auto save = [&](float* at) {
-    store_slots<G>(at + tid * 2 * G, lam);
-    store_slots<G>(at + tid * 2 * G + G, eta);
-  };
-  auto load = [&](const float* at) {
-    load_slots<G>(lam, at + tid * 2 * G);
-    load_slots<G>(eta, at + tid * 2 * G + G);
-  };
+  auto save = [&](float* at) { save_states<G>(at, lam, eta); };
+  auto load = [&](const float* at) { load_states<G>(at, lam, eta); };
   auto stage = [&](const DeviceCot* c) {
     return [&, c](int which, long long r) {
       stage_round<R>(WideStaged::carve(staged, g, R, true, which), in, c, g, s.b, s.tile, r);
@@ -503,19 +557,22 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
           });
         });
   };
-  // Forward sweep: the states at each checkpoint's first round.
-  if constexpr (Lean) {
-    if (checkpoints > 0) {
-      forward_pass(0, (checkpoints - 1) * rounds_per_checkpoint, [&](long long r) {
-        if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * states);
+  // Forward sweep, unless the forward saved them: the states at each checkpoint's first round.
+  if (swept) {
+    initial_states(in, g, s, lam, eta);
+    if constexpr (Lean) {
+      if (checkpoints > 0) {
+        forward_pass(0, (checkpoints - 1) * per, [&](long long r) {
+          if (r % per == 0) save(swept + (r / per) * states);
+        });
+        save(swept + (checkpoints - 1) * states);
+      }
+    } else {
+      pipelined_rounds(0, rounds, 1, stage(nullptr), [&](int which, long long r) {
+        if (r % per == 0) save(swept + (r / per) * states);
+        advance(which, r);
       });
-      save(ck + (checkpoints - 1) * states);
     }
-  } else {
-    pipelined_rounds(0, rounds, 1, stage(nullptr), [&](int which, long long r) {
-      if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * states);
-      advance(which, r);
-    });
   }
   float lam_bar[G], eta_bar[G], a_sum[G], p_sum[G];
 #pragma unroll
@@ -525,21 +582,43 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
     a_sum[i] = p_sum[i] = 0.f;
   }
   for (long long cp = checkpoints - 1; cp >= 0; --cp) {
-    const long long r0 = cp * rounds_per_checkpoint;
-    const long long n_rounds = r0 + rounds_per_checkpoint < rounds ? rounds_per_checkpoint : rounds - r0;
-    // Round starts of this span, from its checkpoint.
-    load(ck + cp * states);
+    const long long r0 = cp * per;
+    const long long n_rounds = r0 + per < rounds ? per : rounds - r0;
+    // Round starts of this span, from its checkpoint (Lean: the first is the checkpoint itself,
+    // read there; a span of one round, at the spacing of one round, needs no pass).
     if constexpr (Lean) {
-      forward_pass(r0, r0 + n_rounds - 1, [&](long long r) { save(span + (r - r0) * states); });
-      save(span + (n_rounds - 1) * states);
+      if (n_rounds > 1) {
+        load(ck + cp * states);
+        forward_pass(r0, r0 + n_rounds - 1, [&](long long r) {
+          if (r > r0) save(span + (r - r0) * states);
+        });
+        save(span + (n_rounds - 1) * states);
+      }
     } else {
+      load(ck + cp * states);
       pipelined_rounds(r0, n_rounds, 1, stage(nullptr), [&](int which, long long r) {
         save(span + (r - r0) * states);
         advance(which, r);
       });
     }
-    pipelined_rounds(r0 + n_rounds - 1, n_rounds, -1, stage(&cot), [&](int which, long long r) {
-      load(span + (r - r0) * states);
+    // Lean: each round's start, the checkpoint or the span's. With the forward's states at every
+    // round (spans of one round: every start is a checkpoint from HBM, written by the forward's
+    // kernel) and stage_starts, it is staged with the round's tokens, so that its load's latency
+    // hides behind the previous round like theirs. Not the span's starts, which this thread has
+    // just stored (an asynchronous copy is not ordered after them without a fence) and which L2
+    // still holds.
+    auto round_start = [&](long long r) { return r == r0 ? ck + cp * states : span + (r - r0) * states; };
+    const bool staged_starts = stage_starts && saved && per == 1;
+    pipelined_rounds(r0 + n_rounds - 1, n_rounds, -1, [&](int which, long long r) {
+      stage(&cot)(which, r);
+      if (staged_starts) stage_states<G>(starts + which * states, ck + r * states);
+    }, [&](int which, long long r) {
+      if (staged_starts)
+        load(starts + which * states);
+      else if constexpr (Lean)
+        load(round_start(r));
+      else
+        load(span + (r - r0) * states);
       wide_round_adjoints<G, R, Lean>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R),
                                       lam, eta, lam_bar, eta_bar, a_sum, p_sum, chan_terms, k_terms, q_terms);
       __syncthreads();

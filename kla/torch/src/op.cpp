@@ -38,12 +38,20 @@ Tensor4 forward_cpu(const Tensor& v, const Tensor& lam_v, const Tensor& k, const
   return {y, y_var, lam_T, eta_T};
 }
 
+// The CPU kernels save no states for the backward: an empty one.
+Tensor5 forward_saving_cpu(const Tensor& v, const Tensor& lam_v, const Tensor& k, const Tensor& q, const Tensor& a_bar,
+                           const Tensor& p_bar, const optional<Tensor>& lam0, const optional<Tensor>& eta0) {
+  auto [y, y_var, lam_T, eta_T] = forward_cpu(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+  return {y, y_var, lam_T, eta_T, at::empty({0}, v.options().dtype(at::kByte))};
+}
+
 // Gradients of Σ grad_out·out; lam0/eta0 gradients are returned for the given (or default) carried
-// state; all eight are in the arithmetic dtype.
+// state; all eight are in the arithmetic dtype. `saved` (kla_scan_saving's, for the CUDA kernels)
+// is not used.
 Tensor8 backward_cpu(const Tensor& v, const Tensor& lam_v, const Tensor& k, const Tensor& q, const Tensor& a_bar,
                      const Tensor& p_bar, const optional<Tensor>& lam0, const optional<Tensor>& eta0,
                      const optional<Tensor>& grad_y, const optional<Tensor>& grad_y_var,
-                     const optional<Tensor>& grad_lam_T, const optional<Tensor>& grad_eta_T) {
+                     const optional<Tensor>& grad_lam_T, const optional<Tensor>& grad_eta_T, const optional<Tensor>&) {
   const Prepared p = prepare(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
   const Cotangents4 c = prepare_cotangents(p, grad_y, grad_y_var, grad_lam_T, grad_eta_T);
   auto [dv, dlv, dk, dq, da, dp, dl0, de0] = empty_gradients(p);
@@ -65,19 +73,30 @@ const auto& forward_op() {
   return op;
 }
 
+const auto& forward_saving_op() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("kalmanscan::kla_scan_saving", "")
+                             .typed<Tensor5(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                            const Tensor&, const optional<Tensor>&, const optional<Tensor>&)>();
+  return op;
+}
+
 const auto& backward_op() {
   static const auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("kalmanscan::kla_scan_backward", "")
           .typed<Tensor8(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                          const optional<Tensor>&, const optional<Tensor>&, const optional<Tensor>&,
-                         const optional<Tensor>&, const optional<Tensor>&, const optional<Tensor>&)>();
+                         const optional<Tensor>&, const optional<Tensor>&, const optional<Tensor>&,
+                         const optional<Tensor>&)>();
   return op;
 }
 
 optional<Tensor> defined_or_none(const Tensor& t) { return t.defined() ? optional<Tensor>(t) : c10::nullopt; }
 
-// Autograd: saves the inputs (not the states) and runs kla_scan_backward on the same device.
+// Autograd: saves the inputs and the opaque states that kla_scan_saving's kernels keep for the
+// backward (the CUDA wide kernels' checkpoints, kalmanscan/kla/cuda.hpp SavedStates; empty on the
+// CPU), and runs kla_scan_backward on the same device.
 class KlaScanFunction : public torch::autograd::Function<KlaScanFunction> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const Tensor& v,
@@ -86,8 +105,9 @@ class KlaScanFunction : public torch::autograd::Function<KlaScanFunction> {
                                                 const optional<Tensor>& eta0) {
     at::AutoDispatchBelowADInplaceOrView guard;
     ctx->set_materialize_grads(false);
-    ctx->save_for_backward({v, lam_v, k, q, a_bar, p_bar, lam0.value_or(Tensor()), eta0.value_or(Tensor())});
-    auto [y, y_var, lam_T, eta_T] = forward_op().call(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+    auto [y, y_var, lam_T, eta_T, states] = forward_saving_op().call(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+    ctx->save_for_backward(
+        {v, lam_v, k, q, a_bar, p_bar, lam0.value_or(Tensor()), eta0.value_or(Tensor()), states});
     return {y, y_var, lam_T, eta_T};
   }
 
@@ -99,13 +119,24 @@ class KlaScanFunction : public torch::autograd::Function<KlaScanFunction> {
     const Tensor &lam0 = saved[6], &eta0 = saved[7];
     auto [dv, dlv, dk, dq, da, dp, dl0, de0] = backward_op().call(
         saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], defined_or_none(lam0), defined_or_none(eta0),
-        defined_or_none(grad[0]), defined_or_none(grad[1]), defined_or_none(grad[2]), defined_or_none(grad[3]));
+        defined_or_none(grad[0]), defined_or_none(grad[1]), defined_or_none(grad[2]), defined_or_none(grad[3]),
+        saved[8]);
     return {dv, dlv, dk, dq, da, dp, lam0.defined() ? dl0 : Tensor(), eta0.defined() ? de0 : Tensor()};
   }
 };
 
+bool requires_grad(const optional<Tensor>& t) { return t && t->defined() && t->requires_grad(); }
+
 Tensor4 forward_autograd(const Tensor& v, const Tensor& lam_v, const Tensor& k, const Tensor& q, const Tensor& a_bar,
                          const Tensor& p_bar, const optional<Tensor>& lam0, const optional<Tensor>& eta0) {
+  // Without a graph to record (no_grad, or no input requiring grad), the plain forward: no states
+  // kept for a backward that cannot come.
+  if (!torch::GradMode::is_enabled() ||
+      !(v.requires_grad() || lam_v.requires_grad() || k.requires_grad() || q.requires_grad() ||
+        a_bar.requires_grad() || p_bar.requires_grad() || requires_grad(lam0) || requires_grad(eta0))) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return forward_op().call(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
+  }
   auto out = KlaScanFunction::apply(v, lam_v, k, q, a_bar, p_bar, lam0, eta0);
   return {out[0], out[1], out[2], out[3]};
 }
@@ -116,14 +147,20 @@ TORCH_LIBRARY(kalmanscan, m) {
   m.def(
       "kla_scan(Tensor v, Tensor lam_v, Tensor k, Tensor q, Tensor a_bar, Tensor p_bar, Tensor? lam0=None, "
       "Tensor? eta0=None) -> (Tensor y, Tensor y_var, Tensor lam_T, Tensor eta_T)");
+  // kla_scan plus the opaque states its kernels keep for kla_scan_backward (`saved`; empty where
+  // they keep none), which then skips recomputing them.
+  m.def(
+      "kla_scan_saving(Tensor v, Tensor lam_v, Tensor k, Tensor q, Tensor a_bar, Tensor p_bar, Tensor? lam0=None, "
+      "Tensor? eta0=None) -> (Tensor y, Tensor y_var, Tensor lam_T, Tensor eta_T, Tensor saved)");
   m.def(
       "kla_scan_backward(Tensor v, Tensor lam_v, Tensor k, Tensor q, Tensor a_bar, Tensor p_bar, Tensor? lam0, "
-      "Tensor? eta0, Tensor? grad_y, Tensor? grad_y_var, Tensor? grad_lam_T, Tensor? grad_eta_T) -> "
-      "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+      "Tensor? eta0, Tensor? grad_y, Tensor? grad_y_var, Tensor? grad_lam_T, Tensor? grad_eta_T, "
+      "Tensor? saved=None) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(kalmanscan, CPU, m) {
   m.impl("kla_scan", &forward_cpu);
+  m.impl("kla_scan_saving", &forward_saving_cpu);
   m.impl("kla_scan_backward", &backward_cpu);
 }
 

@@ -17,6 +17,7 @@ namespace kalmanscan::kla::nn::detail {
 using at::Tensor;
 using c10::optional;
 using Tensor4 = std::tuple<Tensor, Tensor, Tensor, Tensor>;
+using Tensor5 = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor>;
 using Tensor8 = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
 
 inline std::string sizes_string(c10::IntArrayRef sizes) {

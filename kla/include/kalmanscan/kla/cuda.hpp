@@ -20,8 +20,12 @@
 // q̄ (over the tile's channels) sums happen in shared memory in a fixed order; only the sums over
 // tiles of k̄, q̄ (and over b of ā̄, p̄̄) are combined across blocks, with atomic adds, so those
 // gradients may differ in the last bits from run to run. fp32 reciprocals use the hardware
-// approximation (≤ 1 ulp). The backward recomputes states from checkpoints (one per 16 rounds per
-// slot, in the scratch) and never writes a [B, L, M, S] tensor.
+// approximation (≤ 1 ulp). The backward recomputes states from checkpoints and never writes a
+// [B, L, M, S] tensor. Its checkpoints are either swept by the backward itself (one per 16 rounds
+// per slot, in the scratch) or, with the wide kernels, saved by the forward (SavedStates: every
+// `spacing` tokens), which spares the backward its sweep and, at the spacing of one backward
+// round, its span recompute too: each token is then stepped forward once in the forward and
+// once in the backward, instead of once and three times.
 #pragma once
 
 #include <cstddef>
@@ -40,22 +44,56 @@ inline constexpr std::size_t max_slots = 128;
 /// arithmetic), kept only to be measured against the current one in the same run.
 enum class Kernels { automatic, wide, split, wide_previous };
 
-/// Forward pass on device tensors: writes y, y_var and, when given, lam_T, eta_T.
+/// States the forward saves for the backward: every slot's (λ, η) before every `spacing`-th
+/// token, in device memory that the caller owns from the forward to the backward (opaque; its
+/// size from saved_states_bytes). Only the wide kernels save states (Kernels::wide, or automatic
+/// where it picks them; for the others saved_states_bytes is 0 and the buffer is left unused).
+/// `spacing`: a power of two from 8 to 256 tokens; 0 = default_spacing. Smaller spacings cost
+/// more memory, 2·S/spacing [B, L, M] float tensors (S rounded up to a power of two), and spare
+/// more of the backward's recompute (none at all at one backward round: 8 tokens, 4 from 64 slots).
+struct SavedStates {
+  void* data = nullptr;  ///< device memory of saved_states_bytes(shape, kernels, spacing) bytes; null: none
+  std::size_t bytes = 0;
+  int spacing = 0;
+};
+
+/// The default spacing for S slots: one backward round (8 tokens) up to 16 slots, S/2 tokens above
+/// (S rounded up to a power of two), so that the saved states stay within four [B, L, M] float
+/// tensors (a quarter of [B, L, M, S] at S = 16, less above).
+int default_spacing(std::size_t S);
+
+/// Bytes of saved states the forward writes for this shape, kernels and spacing (0: the kernels
+/// that run save none, and the backward sweeps its own checkpoints). Throws Error for a bad spacing.
+std::size_t saved_states_bytes(const Shape& shape, Kernels kernels = Kernels::automatic, int spacing = 0);
+
+/// Forward pass on device tensors: writes y, y_var and, when given, lam_T, eta_T; and, when
+/// saved.data is not null (saved.bytes ≥ saved_states_bytes), the states for the backward.
 scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, void* stream,
-                     Kernels kernels = Kernels::automatic);
+                     Kernels kernels = Kernels::automatic, const SavedStates& saved = {});
 
 /// Bytes of scratch the backward needs for this shape (the caller's only device memory besides
-/// the tensors: O(B·M·S·(L/64 + 16)) floats, never [B, L, M, S]).
-std::size_t backward_scratch_bytes(const Shape& shape, Kernels kernels = Kernels::automatic);
+/// the tensors and the saved states: O(B·M·S·(L/64 + 16)) floats without saved states, one span's
+/// round starts, O(B·M·S·spacing/4), with them; never [B, L, M, S]). `saved`: whether the
+/// backward will be given states saved by the forward with this spacing.
+std::size_t backward_scratch_bytes(const Shape& shape, Kernels kernels = Kernels::automatic, bool saved = false,
+                                   int spacing = 0);
 
-/// Exact backward on device tensors (gradients overwritten, like kla::backward).
+/// Exact backward on device tensors (gradients overwritten, like kla::backward). `saved`: the
+/// states that the forward saved from the same inputs with the same kernels and spacing, or none
+/// (data null: the backward sweeps its own checkpoints).
 scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot, const Gradients<float>& d_grad,
-                      void* d_scratch, std::size_t scratch_bytes, void* stream, Kernels kernels = Kernels::automatic);
+                      void* d_scratch, std::size_t scratch_bytes, void* stream, Kernels kernels = Kernels::automatic,
+                      const SavedStates& saved = {});
 
 /// Convenience for tests and tools: host tensors in and out (validates values, allocates device
 /// memory, copies, runs, copies back, synchronises, frees).
 scan::Status forward_host(const Inputs<float>& in, const Outputs<float>& out, Kernels kernels = Kernels::automatic);
 scan::Status backward_host(const Inputs<float>& in, const Cotangents<float>& cot, const Gradients<float>& grad,
                            Kernels kernels = Kernels::automatic);
+/// Forward then backward in one device session, the backward from the states the forward saved
+/// with this spacing (0 = default_spacing).
+scan::Status forward_backward_host(const Inputs<float>& in, const Outputs<float>& out, const Cotangents<float>& cot,
+                                   const Gradients<float>& grad, Kernels kernels = Kernels::automatic,
+                                   int spacing = 0);
 
 }  // namespace kalmanscan::kla::cuda
