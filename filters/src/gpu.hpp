@@ -57,6 +57,13 @@ struct DeviceOptions {
                           ///< paths build and scan chunk elements in double either way)
   void* stream = nullptr; ///< cudaStream_t (null: the default stream)
   std::size_t fast_chunk = 0;  ///< fast paths: steps per thread (0: chosen by the length; for benchmarks)
+  // Fast-path variants under measurement (issue 3; off = the default code, docs/BENCHMARKS.md):
+  bool fast_float_chunks = false;  ///< float arithmetic (not mixed): the chunks' elements and their scan
+                                   ///< (phases 1–2) in float too, instead of double
+  bool fast_vector_io = false;     ///< steps' rows (ψ, means, covariances) read and written by 16-byte
+                                   ///< vector accesses where their length and the arrays' alignment allow
+  bool fast_register_scan = false; ///< the filter's scan over chunk elements with FilterOp's solves in
+                                   ///< registers (fast::RegisterSolver) instead of local memory
 };
 
 /// The largest state size with a GPU path.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "cuda/fast_steps.cuh"
@@ -109,12 +110,21 @@ void check_recursions(int axes) {
   using Op = elements::FilterOp<double, N>;
   gpu::fast::ChunkFilter<double, N, true> a;
   a.start_unknown();
+  using RegisterOp = elements::FilterOp<double, N, gpu::fast::RegisterSolver>;  // the scan's variant
   typename Op::element folded = Op::identity();
+  double register_error = 0;
   for (std::size_t t = s; t < e; ++t) {
     a.predict(F, Q, c);
     a.update(mat_at<N>(in.Psi, t), vec_at<N>(in.psi, t));
-    folded = Op::combine(folded, elements::filter_element(F, Q, c, {mat_at<N>(in.Psi, t), vec_at<N>(in.psi, t)}));
+    const typename Op::element et = elements::filter_element(F, Q, c, {mat_at<N>(in.Psi, t), vec_at<N>(in.psi, t)});
+    const typename Op::element r = RegisterOp::combine(folded, et);
+    folded = Op::combine(folded, et);
+    for (const auto& [x, y] : {std::pair{flat(r.A), flat(folded.A)}, std::pair{flat(r.b), flat(folded.b)},
+                               std::pair{flat(r.C), flat(folded.C)}, std::pair{flat(r.eta), flat(folded.eta)},
+                               std::pair{flat(r.J), flat(folded.J)}})
+      register_error = std::max(register_error, normwise(x, y));
   }
+  EXPECT_LE(register_error, 1e-12) << "FilterOp with RegisterSolver vs scan::lu_solve";
   const typename Op::element chunk = a.element();
   EXPECT_EQ(chunk.failed, 0);
   EXPECT_LE(normwise(flat(chunk.A), flat(folded.A)), 1e-10);
@@ -140,7 +150,7 @@ TEST(FastSteps, RecursionsEqualSequentialFilterAndFoldedElements) {
 /// A host emulation of the fast paths' three phases (fast_filter.cuh, fast_smooth.cuh) for a
 /// fresh log: chunk elements in W (phase 1), a Hillis–Steele scan over them in W with the GPU's
 /// pairing and combine order (phase 2), each chunk filtered / smoothed from its scanned start in
-/// C (phase 3). Returns the filtered and smoothed means. It restates the kernels' control flow on
+/// C (phase 3); the scan's FilterOp solves with Solver. Returns the filtered and smoothed means. It restates the kernels' control flow on
 /// the CPU, so it measures the arithmetic's accuracy, not the kernels (the GPU tests do that).
 template <class W, class C, int N>
 struct Emulation {
@@ -160,13 +170,13 @@ std::vector<typename Op::element> hillis_steele(std::vector<typename Op::element
   return x;
 }
 
-template <class W, class C, int N>
+template <class W, class C, int N, class Solver = elements::LuSolver>
 Emulation<W, C, N> emulate_fast_path(const testing::CvInputs<double>& in, std::size_t steps, std::size_t k) {
   auto mat = [](const std::vector<double>& v, std::size_t t) { return cast_to<C>(mat_at<N>(v, t)); };
   auto vec = [](const std::vector<double>& v, std::size_t t) { return cast_to<C>(vec_at<N>(v, t)); };
   const std::size_t count = (steps + k - 1) / k;
   // Phase 1 and 2 of the filter, in W.
-  using FOp = elements::FilterOp<W, N>;
+  using FOp = elements::FilterOp<W, N, Solver>;
   std::vector<typename FOp::element> fe(count);
   for (std::size_t c = 0; c < count; ++c) {
     gpu::fast::ChunkFilter<W, N, true> f;
@@ -257,15 +267,19 @@ TEST(FastSteps, EmulatedChunkArithmeticKeepsFloatAccuracy) {
   for (std::size_t k : {16, 64, 256}) {
     const auto d = emulate_fast_path<double, float, 4>(in, steps, k);
     const auto f = emulate_fast_path<float, float, 4>(in, steps, k);
+    const auto fr = emulate_fast_path<float, float, 4, gpu::fast::RegisterSolver>(in, steps, k);
+    const double frf = normwise(fr.filtered, ref.filtered_mean), frs = normwise(fr.smoothed, ref.smoothed_mean);
     const double df = normwise(d.filtered, ref.filtered_mean), ds = normwise(d.smoothed, ref.smoothed_mean);
     const double ff = normwise(f.filtered, ref.filtered_mean), fs = normwise(f.smoothed, ref.smoothed_mean);
     std::printf("k = %zu, float storage, filtered / smoothed mean error vs double: chunk elements in double %.3g / %.3g,"
-                " in float %.3g / %.3g; sequential float %.3g / %.3g\n",
-                k, df, ds, ff, fs, seq_f, seq_s);
+                " in float %.3g / %.3g (register solves %.3g / %.3g); sequential float %.3g / %.3g\n",
+                k, df, ds, ff, fs, frf, frs, seq_f, seq_s);
     EXPECT_LE(df, 2 * seq_f) << "k = " << k;
     EXPECT_LE(ds, 2 * seq_s) << "k = " << k;
     EXPECT_LE(ff, 2 * seq_f) << "k = " << k;
     EXPECT_LE(fs, 2 * seq_s) << "k = " << k;
+    EXPECT_LE(frf, 2 * seq_f) << "k = " << k;
+    EXPECT_LE(frs, 2 * seq_s) << "k = " << k;
   }
 }
 

@@ -192,9 +192,12 @@ TEST(Gpu, TenMillionStepFloatRunStaysFinite) {
 
 #if KALMANSCAN_HAS_CUDA
 // The fast paths' chunks (one thread's steps) at lengths 1, 3, 7, 64 and longer than the log,
-// against the sequential filter and smoother: every boundary case of the three phases.
+// against the sequential filter and smoother: every boundary case of the three phases, with the
+// default code and with each variant of DeviceOptions (float chunk elements, vector loads and
+// stores, the scan's solves in registers) alone and all together.
 template <class T>
-void check_chunk_lengths(bool mixed, double tol) {
+void check_chunk_lengths(gpu::DeviceOptions o, double tol) {
+  const bool mixed = o.mixed;
   const std::size_t steps = 1000;
   for (int axes : {1, 2, 3}) {
     const Model model = testing::constant_velocity(axes, 0.2, 0.5);
@@ -205,7 +208,7 @@ void check_chunk_lengths(bool mixed, double tol) {
     if (!gpu::fast_path<T>(n, mixed)) GTEST_SKIP() << "fast path not compiled in this build (reduced list)";
     for (std::size_t chunk : {1, 3, 7, 64, 5000}) {
       SCOPED_TRACE("n = " + std::to_string(n) + ", chunk = " + std::to_string(chunk));
-      const gpu::DeviceOptions o{.mixed = mixed, .fast_chunk = chunk};
+      o.fast_chunk = chunk;
       std::vector<T> fm(steps * n), fc(steps * n * n), sm(steps * n), sc(steps * n * n);
       std::size_t failed = 0;
       const gpu::FilterProblem<T> fp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, in.Psi.data(), in.psi.data(),
@@ -220,6 +223,18 @@ void check_chunk_lengths(bool mixed, double tol) {
       EXPECT_LE(normwise(sm, ref.smoothed_mean), tol);
       EXPECT_LE(normwise(sc, ref.smoothed_cov), tol);
     }
+  }
+}
+
+template <class T>
+void check_chunk_lengths(bool mixed, double tol) {
+  for (int v = 0; v < 5; ++v) {
+    gpu::DeviceOptions o{.mixed = mixed};
+    o.fast_float_chunks = v == 1 || v == 4, o.fast_vector_io = v == 2 || v == 4, o.fast_register_scan = v >= 3;
+    SCOPED_TRACE("variant " + std::to_string(v) + " (float chunks " + std::to_string(o.fast_float_chunks) +
+                 ", vector io " + std::to_string(o.fast_vector_io) + ", register scan " +
+                 std::to_string(o.fast_register_scan) + ")");
+    check_chunk_lengths<T>(o, tol);
   }
 }
 

@@ -26,22 +26,22 @@ constexpr bool fixed_compiled() {
 
 template <class S, class C>
 cudaError_t run_filter(int n, const FilterProblem<S>& p, S* mean, S* cov, unsigned long long* failed,
-                       std::size_t chunk, cudaStream_t s) {
+                       const DeviceOptions& o, cudaStream_t s) {
   if constexpr (fixed_compiled<S, C>()) {
-    if (n == 2) return fast::filter<S, C, 2>(p, mean, cov, failed, chunk, s);
-    if (n == 4) return fast::filter<S, C, 4>(p, mean, cov, failed, chunk, s);
-    if (n == 6) return fast::filter<S, C, 6>(p, mean, cov, failed, chunk, s);
+    if (n == 2) return fast::filter<S, C, 2>(p, mean, cov, failed, o, s);
+    if (n == 4) return fast::filter<S, C, 4>(p, mean, cov, failed, o, s);
+    if (n == 6) return fast::filter<S, C, 6>(p, mean, cov, failed, o, s);
   }
   return group::filter<S, C>(n, p, mean, cov, failed, s);
 }
 
 template <class S, class C>
 cudaError_t run_smooth(int n, const SmoothProblem<S>& p, S* mean, S* cov, unsigned long long* failed,
-                       std::size_t chunk, cudaStream_t s) {
+                       const DeviceOptions& o, cudaStream_t s) {
   if constexpr (fixed_compiled<S, C>()) {
-    if (n == 2) return fast::smooth<S, C, 2>(p, mean, cov, failed, chunk, s);
-    if (n == 4) return fast::smooth<S, C, 4>(p, mean, cov, failed, chunk, s);
-    if (n == 6) return fast::smooth<S, C, 6>(p, mean, cov, failed, chunk, s);
+    if (n == 2) return fast::smooth<S, C, 2>(p, mean, cov, failed, o, s);
+    if (n == 4) return fast::smooth<S, C, 4>(p, mean, cov, failed, o, s);
+    if (n == 6) return fast::smooth<S, C, 6>(p, mean, cov, failed, o, s);
   }
   return group::smooth<S, C>(n, p, mean, cov, failed, s);
 }
@@ -115,8 +115,8 @@ scan::Status filter_device(int n, const FilterProblem<T>& p, T* mean, T* cov, st
                            const DeviceOptions& o) {
   return detail::run_device(p.steps, n, failed_step, o, [&](unsigned long long* failed, cudaStream_t s) {
     if constexpr (std::is_same_v<T, float>)
-      if (o.mixed) return detail::run_filter<float, double>(n, p, mean, cov, failed, o.fast_chunk, s);
-    return detail::run_filter<T, T>(n, p, mean, cov, failed, o.fast_chunk, s);
+      if (o.mixed) return detail::run_filter<float, double>(n, p, mean, cov, failed, o, s);
+    return detail::run_filter<T, T>(n, p, mean, cov, failed, o, s);
   });
 }
 
@@ -125,8 +125,8 @@ scan::Status smooth_device(int n, const SmoothProblem<T>& p, T* mean, T* cov, st
                            const DeviceOptions& o) {
   return detail::run_device(p.steps, n, failed_step, o, [&](unsigned long long* failed, cudaStream_t s) {
     if constexpr (std::is_same_v<T, float>)
-      if (o.mixed) return detail::run_smooth<float, double>(n, p, mean, cov, failed, o.fast_chunk, s);
-    return detail::run_smooth<T, T>(n, p, mean, cov, failed, o.fast_chunk, s);
+      if (o.mixed) return detail::run_smooth<float, double>(n, p, mean, cov, failed, o, s);
+    return detail::run_smooth<T, T>(n, p, mean, cov, failed, o, s);
   });
 }
 

@@ -70,6 +70,19 @@ KS_FAST_UNROLL
   return ok;
 }
 
+/// FilterOp's solver for the scan over the chunks' elements (DeviceOptions::fast_register_scan):
+/// solve_in_place, whose row exchanges by compare-and-swap keep the matrices in registers, where
+/// scan::lu_solve's exchange by the pivot's run-time index puts them in local memory (ptxas -v:
+/// a 416-byte stack frame per thread in the double combine at state 4, ~1 300 local loads and
+/// stores per combine in its PTX).
+struct RegisterSolver {
+  template <class T, int N, int M>
+  KS_HD static bool solve(const Mat<T, N, N>& A, const Mat<T, N, M>& B, Mat<T, N, M>& X) {
+    X = B;
+    return solve_in_place(A, X);
+  }
+};
+
 /// The Kalman filter over a chunk of steps s … e in arithmetic T. With Affine, the state before
 /// the chunk is an unknown x_{s-1}: the filtered mean is then affine in it, m_k = A x_{s-1} + b,
 /// with covariance C, and the measurements' likelihood is the information pair (η, J) in

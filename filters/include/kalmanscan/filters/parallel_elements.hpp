@@ -59,13 +59,22 @@ struct SmoothElement {
   Mat<T, N, N> L;
 };
 
+/// FilterOp's default solver of A X = B: scan::lu_solve.
+struct LuSolver {
+  template <class T, int N, int M>
+  KS_HD static bool solve(const Mat<T, N, N>& A, const Mat<T, N, M>& B, Mat<T, N, M>& X) {
+    return scan::lu_solve(A, B, X);
+  }
+};
+
 /// The filtering operator (Särkkä & García-Fernández 2021, Sec. IV-A), for a_i earlier, a_j later:
 ///   M   = I + C_i J_j
 ///   A_ij = A_j M⁻¹ A_i                    b_ij = A_j M⁻¹ (b_i + C_i η_j) + b_j
 ///   C_ij = A_j M⁻¹ C_i A_jᵀ + C_j          η_ij = A_iᵀ M⁻ᵀ (η_j - J_j b_i) + η_i
 ///   J_ij = A_iᵀ M⁻ᵀ J_j A_i + J_i          (M⁻ᵀ = (I + J_j C_i)⁻¹; both by LU solves)
-/// Identity: (I, 0, 0, 0, 0).
-template <class T, int N>
+/// Identity: (I, 0, 0, 0, 0). Solver: how the two solves are done (LuSolver: scan::lu_solve; the
+/// GPU fast paths may use one that keeps its matrices in registers, cuda/fast_steps.cuh).
+template <class T, int N, class Solver = LuSolver>
 struct FilterOp {
   using element = FilterElement<T, N>;
 
@@ -82,7 +91,7 @@ struct FilterOp {
       for (int k = 0; k < N; ++k) rx(r, k) = ei.A(r, k), rx(r, N + 1 + k) = ei.C(r, k);
       rx(r, N) = bc[r];
     }
-    bool ok = scan::lu_solve(M, rx, X);
+    bool ok = Solver::solve(M, rx, X);
     // Y = M⁻ᵀ [η_j - J_j b_i | J_j A_i].
     const Vec<T, N> ej_jb = ej.eta - ej.J * ei.b;
     const Mat<T, N, N> JA = ej.J * ei.A;
@@ -91,7 +100,7 @@ struct FilterOp {
       ry(r, 0) = ej_jb[r];
       for (int k = 0; k < N; ++k) ry(r, 1 + k) = JA(r, k);
     }
-    ok = scan::lu_solve(transpose(M), ry, Y) && ok;
+    ok = Solver::solve(transpose(M), ry, Y) && ok;
     Mat<T, N, N> XA, XC, YJ;
     Vec<T, N> xb, ye;
     for (int r = 0; r < N; ++r) {
