@@ -64,6 +64,8 @@ struct DeviceOptions {
                                    ///< vector accesses where their length and the arrays' alignment allow
   bool fast_register_scan = false; ///< the filter's scan over chunk elements with FilterOp's solves in
                                    ///< registers (fast::RegisterSolver) instead of local memory
+  bool fast_one_solve = false;     ///< phase 1 of the filter with one LU per step instead of two
+                                   ///< (fast::ChunkFilter's OneSolve)
 };
 
 /// The largest state size with a GPU path.

@@ -127,6 +127,19 @@ void check_recursions(int axes) {
   EXPECT_LE(register_error, 1e-12) << "FilterOp with RegisterSolver vs scan::lu_solve";
   const typename Op::element chunk = a.element();
   EXPECT_EQ(chunk.failed, 0);
+  // The one-solve variant of the affine filter gives the same element.
+  gpu::fast::ChunkFilter<double, N, true, true> a1;
+  a1.start_unknown();
+  for (std::size_t t = s; t < e; ++t) {
+    a1.predict(F, Q, c);
+    a1.update(mat_at<N>(in.Psi, t), vec_at<N>(in.psi, t));
+  }
+  const typename Op::element one = a1.element();
+  EXPECT_EQ(one.failed, 0);
+  for (const auto& [x, y] : {std::pair{flat(one.A), flat(folded.A)}, std::pair{flat(one.b), flat(folded.b)},
+                             std::pair{flat(one.C), flat(folded.C)}, std::pair{flat(one.eta), flat(folded.eta)},
+                             std::pair{flat(one.J), flat(folded.J)}})
+    EXPECT_LE(normwise(x, y), 1e-10) << "one solve per step";
   EXPECT_LE(normwise(flat(chunk.A), flat(folded.A)), 1e-10);
   EXPECT_LE(normwise(flat(chunk.b), flat(folded.b)), 1e-10);
   EXPECT_LE(normwise(flat(chunk.C), flat(folded.C)), 1e-10);
@@ -150,7 +163,7 @@ TEST(FastSteps, RecursionsEqualSequentialFilterAndFoldedElements) {
 /// A host emulation of the fast paths' three phases (fast_filter.cuh, fast_smooth.cuh) for a
 /// fresh log: chunk elements in W (phase 1), a Hillis–Steele scan over them in W with the GPU's
 /// pairing and combine order (phase 2), each chunk filtered / smoothed from its scanned start in
-/// C (phase 3); the scan's FilterOp solves with Solver. Returns the filtered and smoothed means. It restates the kernels' control flow on
+/// C (phase 3); the scan's FilterOp solves with Solver, phase 1 with ChunkFilter's OneSolve. Returns the filtered and smoothed means. It restates the kernels' control flow on
 /// the CPU, so it measures the arithmetic's accuracy, not the kernels (the GPU tests do that).
 template <class W, class C, int N>
 struct Emulation {
@@ -170,7 +183,7 @@ std::vector<typename Op::element> hillis_steele(std::vector<typename Op::element
   return x;
 }
 
-template <class W, class C, int N, class Solver = elements::LuSolver>
+template <class W, class C, int N, class Solver = elements::LuSolver, bool OneSolve = false>
 Emulation<W, C, N> emulate_fast_path(const testing::CvInputs<double>& in, std::size_t steps, std::size_t k) {
   auto mat = [](const std::vector<double>& v, std::size_t t) { return cast_to<C>(mat_at<N>(v, t)); };
   auto vec = [](const std::vector<double>& v, std::size_t t) { return cast_to<C>(vec_at<N>(v, t)); };
@@ -179,7 +192,7 @@ Emulation<W, C, N> emulate_fast_path(const testing::CvInputs<double>& in, std::s
   using FOp = elements::FilterOp<W, N, Solver>;
   std::vector<typename FOp::element> fe(count);
   for (std::size_t c = 0; c < count; ++c) {
-    gpu::fast::ChunkFilter<W, N, true> f;
+    gpu::fast::ChunkFilter<W, N, true, OneSolve> f;
     std::size_t t = c * k;
     if (c > 0) {
       f.start_unknown();
@@ -267,12 +280,12 @@ TEST(FastSteps, EmulatedChunkArithmeticKeepsFloatAccuracy) {
   for (std::size_t k : {16, 64, 256}) {
     const auto d = emulate_fast_path<double, float, 4>(in, steps, k);
     const auto f = emulate_fast_path<float, float, 4>(in, steps, k);
-    const auto fr = emulate_fast_path<float, float, 4, gpu::fast::RegisterSolver>(in, steps, k);
+    const auto fr = emulate_fast_path<float, float, 4, gpu::fast::RegisterSolver, true>(in, steps, k);
     const double frf = normwise(fr.filtered, ref.filtered_mean), frs = normwise(fr.smoothed, ref.smoothed_mean);
     const double df = normwise(d.filtered, ref.filtered_mean), ds = normwise(d.smoothed, ref.smoothed_mean);
     const double ff = normwise(f.filtered, ref.filtered_mean), fs = normwise(f.smoothed, ref.smoothed_mean);
     std::printf("k = %zu, float storage, filtered / smoothed mean error vs double: chunk elements in double %.3g / %.3g,"
-                " in float %.3g / %.3g (register solves %.3g / %.3g); sequential float %.3g / %.3g\n",
+                " in float %.3g / %.3g (with register solves and one solve per step %.3g / %.3g); sequential float %.3g / %.3g\n",
                 k, df, ds, ff, fs, frf, frs, seq_f, seq_s);
     EXPECT_LE(df, 2 * seq_f) << "k = " << k;
     EXPECT_LE(ds, 2 * seq_s) << "k = " << k;

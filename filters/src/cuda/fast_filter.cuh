@@ -14,23 +14,23 @@
 
 namespace kalmanscan::filters::gpu::fast {
 
-template <class C, int N, bool Affine, class S>
-__device__ void update_at(ChunkFilter<C, N, Affine>& f, const FilterProblem<S>& p, std::size_t t, bool vec) {
+template <class C, int N, bool Affine, bool OneSolve, class S>
+__device__ void update_at(ChunkFilter<C, N, Affine, OneSolve>& f, const FilterProblem<S>& p, std::size_t t, bool vec) {
   f.update(load_mat<C, N>(p.Psi + (p.Psi_invariant ? 0 : t) * N * N, vec), load_vec<C, N>(p.psi + t * N, vec));
 }
-template <class C, int N, bool Affine, class S>
-__device__ void step_at(ChunkFilter<C, N, Affine>& f, const FilterProblem<S>& p, std::size_t t, bool vec) {
+template <class C, int N, bool Affine, bool OneSolve, class S>
+__device__ void step_at(ChunkFilter<C, N, Affine, OneSolve>& f, const FilterProblem<S>& p, std::size_t t, bool vec) {
   const Transition<C, N, S> tr(p.into, t);
   f.predict(tr.F, tr.Q, tr.c);
   update_at(f, p, t, vec);
 }
 
-/// Phase 1: the filtering element of each chunk, in W.
-template <class S, class W, int N>
+/// Phase 1: the filtering element of each chunk, in W (OneSolve: see ChunkFilter).
+template <class S, class W, int N, bool OneSolve>
 __global__ void filter_chunk_elements(FilterProblem<S> p, Chunks ch, elements::FilterElement<W, N>* out) {
   const std::size_t c = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= ch.count) return;
-  ChunkFilter<W, N, true> f;
+  ChunkFilter<W, N, true, OneSolve> f;
   std::size_t t = ch.begin(c);
   if (c > 0) {
     f.start_unknown();
@@ -81,10 +81,11 @@ cudaError_t filter(const FilterProblem<S>& p, S* m, S* P, unsigned long long* fa
   const bool vec = o.fast_vector_io && aligned16(p.psi, p.Psi_invariant ? nullptr : p.Psi, m, P);
   return with_chunk_arithmetic<C>(o, [&](auto w) {
     using W = decltype(w);
-    // Phase 2's operator differs only in how its solves are done (the element type is the same).
+    // The variants of phases 1 and 2 give the same element type: phase 1 one solve per step or two,
+    // phase 2's operator with its solves in registers or in local memory.
+    const auto phase1 = o.fast_one_solve ? filter_chunk_elements<S, W, N, true> : filter_chunk_elements<S, W, N, false>;
     auto run = [&](auto op) {
-      return run_phases<decltype(op)>(filter_chunk_elements<S, W, N>, filter_chunks<S, C, W, N>, p, o.fast_chunk, vec,
-                                      false, {m, P, failed}, s);
+      return run_phases<decltype(op)>(phase1, filter_chunks<S, C, W, N>, p, o.fast_chunk, vec, false, {m, P, failed}, s);
     };
     if (o.fast_register_scan) return run(elements::FilterOp<W, N, RegisterSolver>{});
     return run(elements::FilterOp<W, N>{});

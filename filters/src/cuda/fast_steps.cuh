@@ -97,7 +97,10 @@ struct RegisterSolver {
 /// is updated as a correction of b⁻ by the innovation r = Hᵀ R⁻¹ (z − d − H b⁻), the gain form
 /// b⁻ + K (z − d − H b⁻): solving for the whole D⁻¹ (b⁻ + C⁻ψ) instead gave float 3× the float
 /// sequential filter's error over 64 steps (2.9e-7 vs 9.4e-8 on the benchmark's state-4 log).
-template <class T, int N, bool Affine>
+/// OneSolve (Affine; DeviceOptions::fast_one_solve): η and J from the solve for A instead of a
+/// second, transposed solve — D⁻ᵀΨ = (I + ΨC⁻)⁻¹Ψ = Ψ(I + C⁻Ψ)⁻¹ = ΨD⁻¹ (push-through), so with
+/// A = D⁻¹A⁻:  η += A⁻ᵀD⁻ᵀr = Aᵀr,  J += A⁻ᵀD⁻ᵀΨA⁻ = A⁻ᵀΨA  (one LU per step instead of two).
+template <class T, int N, bool Affine, bool OneSolve = false>
 struct ChunkFilter {
   Mat<T, N, N> A;  ///< Affine only
   Vec<T, N> b;
@@ -139,7 +142,7 @@ struct ChunkFilter {
         if constexpr (Affine) X(i, 1 + N + k) = A(i, k);
       }
     }
-    if constexpr (Affine) {
+    if constexpr (Affine && !OneSolve) {
       // [w | W] = D⁻ᵀ [r | Ψ];  η += A⁻ᵀ w,  J += A⁻ᵀ W A⁻ (with the predicted A⁻, before the update).
       Mat<T, N, N + 1> Y;
       KS_FAST_UNROLL
@@ -162,6 +165,16 @@ struct ChunkFilter {
       J = scan::symmetrise(J + AT * Wm * A);
     }
     ok = solve_in_place(D, X) && ok;
+    if constexpr (Affine && OneSolve) {
+      // η += Aᵀ r,  J += A⁻ᵀ Ψ A  with A = D⁻¹A⁻ from the solve (the member A is still A⁻ here).
+      Mat<T, N, N> An;
+      KS_FAST_UNROLL
+      for (int i = 0; i < N; ++i)
+        KS_FAST_UNROLL
+        for (int k = 0; k < N; ++k) An(i, k) = X(i, 1 + N + k);
+      eta = eta + transpose(An) * r;
+      J = scan::symmetrise(J + transpose(A) * (Psi * An));
+    }
     KS_FAST_UNROLL
     for (int i = 0; i < N; ++i) {
       b[i] += X(i, 0);
