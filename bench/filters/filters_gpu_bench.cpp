@@ -310,8 +310,8 @@ void run_config(int n, std::size_t steps, const Options& opt) {
     } else {
       ef = normwise(f, ref_f), es = normwise(s, ref_s);
     }
-    if (chunk) impl += "/" + std::to_string(chunk);
-    if (variant != "base") impl += "+" + variant;
+    if (chunk) impl.append("/").append(std::to_string(chunk));
+    if (variant != "base") impl.append("+").append(variant);
     print({n, m, steps, prec, "filter", impl.c_str(), f_ms, seq_ms[fi][0] / f_ms, ef, none});
     print({n, m, steps, prec, "filter+smoother", impl.c_str(), fs_ms, seq_ms[fi][1] / fs_ms, ef, es});
   };
@@ -378,7 +378,12 @@ int main(int argc, char** argv) {
         opt.variants.emplace_back(s, e ? e : s + std::strlen(s));
         s = e ? e + 1 : s + std::strlen(s);
       }
-      for (const std::string& v : opt.variants) variant_options(v, false, 0);  // reject unknown letters now
+      try {
+        for (const std::string& v : opt.variants) variant_options(v, false, 0);  // reject unknown letters now
+      } catch (const std::invalid_argument& e) {
+        std::fprintf(stderr, "%s (letters: f, v, r, o, p; or base)\n", e.what());
+        return 2;
+      }
     } else if (!std::strcmp(argv[i], "--max-steps") && i + 1 < argc) {
       opt.max_steps = std::strtoull(argv[++i], nullptr, 10);
     } else if (!std::strcmp(argv[i], "--max-steps-12") && i + 1 < argc) {
