@@ -23,7 +23,7 @@
 // (default 10³); --reps: GPU repetitions per timing (default 10, 3 at T ≥ 10⁶). --variants: the
 // fast-path variants to time one after another in the same run (default "base" only), each a set
 // of letters naming gpu::DeviceOptions flags — f fast_float_chunks, v fast_vector_io,
-// r fast_register_scan, o fast_one_solve — and p: the device's memory pool keeps freed memory (release threshold at
+// r fast_register_scan, o fast_one_solve, d fast_reciprocal_pivots — and p: the device's memory pool keeps freed memory (release threshold at
 // its maximum, reset to 0 after the rows; shows what the calls' stream-ordered allocations cost);
 // "base" is none. Rows "cuda_fast+LETTERS". Accuracy: normwise
 // error of the smoothed (and filtered) means against double — the sequential double filter where it ran, else the
@@ -231,6 +231,7 @@ kgpu::DeviceOptions variant_options(const std::string& v, bool mixed, std::size_
     else if (l == 'v') o.fast_vector_io = true;
     else if (l == 'r') o.fast_register_scan = true;
     else if (l == 'o') o.fast_one_solve = true;
+    else if (l == 'd') o.fast_reciprocal_pivots = true;
     else if (l != 'p') throw std::invalid_argument("unknown variant letter in " + v);
   }
   return o;
@@ -381,7 +382,7 @@ int main(int argc, char** argv) {
       try {
         for (const std::string& v : opt.variants) variant_options(v, false, 0);  // reject unknown letters now
       } catch (const std::invalid_argument& e) {
-        std::fprintf(stderr, "%s (letters: f, v, r, o, p; or base)\n", e.what());
+        std::fprintf(stderr, "%s (letters: f, v, r, o, d, p; or base)\n", e.what());
         return 2;
       }
     } else if (!std::strcmp(argv[i], "--max-steps") && i + 1 < argc) {

@@ -66,6 +66,8 @@ struct DeviceOptions {
                                    ///< registers (fast::RegisterSolver) instead of local memory
   bool fast_one_solve = false;     ///< phase 1 of the filter with one LU per step instead of two
                                    ///< (fast::ChunkFilter's OneSolve)
+  bool fast_reciprocal_pivots = false;  ///< the smoother's steps' LDLᵀ solves with one division per
+                                        ///< pivot (scan::ldlt_solve's Reciprocal)
 };
 
 /// The largest state size with a GPU path.

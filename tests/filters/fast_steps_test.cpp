@@ -95,17 +95,23 @@ void check_recursions(int axes) {
   EXPECT_LE(normwise(mean, ref.filtered_mean), 1e-12);
   EXPECT_LE(normwise(cov, ref.filtered_cov), 1e-12);
 
-  Vec<double, N> ms = vec_at<N>(mean, steps - 1);
-  Mat<double, N, N> Ps = mat_at<N>(cov, steps - 1);
-  std::vector<double> smean(mean.end() - N, mean.end()), scov(cov.end() - N * N, cov.end());
-  for (std::size_t t = steps - 1; t-- > 0;) {
-    const Vec<double, N> m = vec_at<N>(mean, t);
-    gpu::fast::rts_step(elements::smooth_element(F, Q, c, m, mat_at<N>(cov, t)), m, F * m + c, ms, Ps);
-    const std::vector<double> a = flat(ms), B = flat(Ps);
-    smean.insert(smean.begin(), a.begin(), a.end()), scov.insert(scov.begin(), B.begin(), B.end());
-  }
-  EXPECT_LE(normwise(smean, ref.smoothed_mean), 1e-12);
-  EXPECT_LE(normwise(scov, ref.smoothed_cov), 1e-12);
+  // The RTS steps with the smoothing element's default solve and with reciprocal pivots.
+  auto rts = [&]<bool Recip>() {
+    Vec<double, N> ms = vec_at<N>(mean, steps - 1);
+    Mat<double, N, N> Ps = mat_at<N>(cov, steps - 1);
+    std::vector<double> smean(mean.end() - N, mean.end()), scov(cov.end() - N * N, cov.end());
+    for (std::size_t t = steps - 1; t-- > 0;) {
+      const Vec<double, N> m = vec_at<N>(mean, t);
+      gpu::fast::rts_step(elements::smooth_element<double, N, Recip>(F, Q, c, m, mat_at<N>(cov, t)), m, F * m + c, ms,
+                          Ps);
+      const std::vector<double> a = flat(ms), B = flat(Ps);
+      smean.insert(smean.begin(), a.begin(), a.end()), scov.insert(scov.begin(), B.begin(), B.end());
+    }
+    EXPECT_LE(normwise(smean, ref.smoothed_mean), 1e-12) << "reciprocal pivots " << Recip;
+    EXPECT_LE(normwise(scov, ref.smoothed_cov), 1e-12) << "reciprocal pivots " << Recip;
+  };
+  rts.template operator()<false>();
+  rts.template operator()<true>();
 
   using Op = elements::FilterOp<double, N>;
   gpu::fast::ChunkFilter<double, N, true> a;
@@ -163,7 +169,8 @@ TEST(FastSteps, RecursionsEqualSequentialFilterAndFoldedElements) {
 /// A host emulation of the fast paths' three phases (fast_filter.cuh, fast_smooth.cuh) for a
 /// fresh log: chunk elements in W (phase 1), a Hillis–Steele scan over them in W with the GPU's
 /// pairing and combine order (phase 2), each chunk filtered / smoothed from its scanned start in
-/// C (phase 3); the scan's FilterOp solves with Solver, phase 1 with ChunkFilter's OneSolve. Returns the filtered and smoothed means. It restates the kernels' control flow on
+/// C (phase 3); the scan's FilterOp solves with Solver, phase 1 with ChunkFilter's OneSolve, the
+/// smoothing elements with reciprocal pivots when Recip. Returns the filtered and smoothed means. It restates the kernels' control flow on
 /// the CPU, so it measures the arithmetic's accuracy, not the kernels (the GPU tests do that).
 template <class W, class C, int N>
 struct Emulation {
@@ -183,7 +190,7 @@ std::vector<typename Op::element> hillis_steele(std::vector<typename Op::element
   return x;
 }
 
-template <class W, class C, int N, class Solver = elements::LuSolver, bool OneSolve = false>
+template <class W, class C, int N, class Solver = elements::LuSolver, bool OneSolve = false, bool Recip = false>
 Emulation<W, C, N> emulate_fast_path(const testing::CvInputs<double>& in, std::size_t steps, std::size_t k) {
   auto mat = [](const std::vector<double>& v, std::size_t t) { return cast_to<C>(mat_at<N>(v, t)); };
   auto vec = [](const std::vector<double>& v, std::size_t t) { return cast_to<C>(vec_at<N>(v, t)); };
@@ -234,8 +241,8 @@ Emulation<W, C, N> emulate_fast_path(const testing::CvInputs<double>& in, std::s
     const Vec<W, N> mw = cast_to<W>(m[t]);
     const Mat<W, N, N> Pw = cast_to<W>(P[t]);
     if (t + 1 == steps) return elements::last_smooth_element(mw, Pw);
-    return elements::smooth_element(cast_to<W>(mat_at<N>(in.F, 0)), cast_to<W>(mat_at<N>(in.Q, 0)),
-                                    cast_to<W>(vec_at<N>(in.c, 0)), mw, Pw);
+    return elements::smooth_element<W, N, Recip>(cast_to<W>(mat_at<N>(in.F, 0)), cast_to<W>(mat_at<N>(in.Q, 0)),
+                                                 cast_to<W>(vec_at<N>(in.c, 0)), mw, Pw);
   };
   std::vector<typename SOp::element> se(count);
   for (std::size_t c = 0; c < count; ++c) {
@@ -256,7 +263,7 @@ Emulation<W, C, N> emulate_fast_path(const testing::CvInputs<double>& in, std::s
       if (t + 1 == steps)
         ms = m[t], Ps = P[t];
       else
-        gpu::fast::rts_step(elements::smooth_element(F, Q, cc, m[t], P[t]), m[t], F * m[t] + cc, ms, Ps);
+        gpu::fast::rts_step(elements::smooth_element<C, N, Recip>(F, Q, cc, m[t], P[t]), m[t], F * m[t] + cc, ms, Ps);
       for (int i = 0; i < N; ++i) out.filtered[t * N + i] = double(m[t][i]), out.smoothed[t * N + i] = double(ms[i]);
     }
   }
@@ -280,12 +287,12 @@ TEST(FastSteps, EmulatedChunkArithmeticKeepsFloatAccuracy) {
   for (std::size_t k : {16, 64, 256}) {
     const auto d = emulate_fast_path<double, float, 4>(in, steps, k);
     const auto f = emulate_fast_path<float, float, 4>(in, steps, k);
-    const auto fr = emulate_fast_path<float, float, 4, gpu::fast::RegisterSolver, true>(in, steps, k);
+    const auto fr = emulate_fast_path<float, float, 4, gpu::fast::RegisterSolver, true, true>(in, steps, k);
     const double frf = normwise(fr.filtered, ref.filtered_mean), frs = normwise(fr.smoothed, ref.smoothed_mean);
     const double df = normwise(d.filtered, ref.filtered_mean), ds = normwise(d.smoothed, ref.smoothed_mean);
     const double ff = normwise(f.filtered, ref.filtered_mean), fs = normwise(f.smoothed, ref.smoothed_mean);
     std::printf("k = %zu, float storage, filtered / smoothed mean error vs double: chunk elements in double %.3g / %.3g,"
-                " in float %.3g / %.3g (with register solves and one solve per step %.3g / %.3g); sequential float %.3g / %.3g\n",
+                " in float %.3g / %.3g (with register solves, one solve per step, reciprocal pivots %.3g / %.3g); sequential float %.3g / %.3g\n",
                 k, df, ds, ff, fs, frf, frs, seq_f, seq_s);
     EXPECT_LE(df, 2 * seq_f) << "k = " << k;
     EXPECT_LE(ds, 2 * seq_s) << "k = " << k;

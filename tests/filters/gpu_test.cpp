@@ -194,7 +194,8 @@ TEST(Gpu, TenMillionStepFloatRunStaysFinite) {
 // The fast paths' chunks (one thread's steps) at lengths 1, 3, 7, 64 and longer than the log,
 // against the sequential filter and smoother: every boundary case of the three phases, with the
 // default code and with each variant of DeviceOptions (float chunk elements, vector loads and
-// stores, the scan's solves in registers, one solve per phase-1 step) alone and all together.
+// stores, the scan's solves in registers, one solve per phase-1 step, the smoother's solves with
+// reciprocal pivots) alone and all together.
 template <class T>
 void check_chunk_lengths(gpu::DeviceOptions o, double tol) {
   const bool mixed = o.mixed;
@@ -228,13 +229,15 @@ void check_chunk_lengths(gpu::DeviceOptions o, double tol) {
 
 template <class T>
 void check_chunk_lengths(bool mixed, double tol) {
-  for (int v = 0; v < 6; ++v) {  // none, each alone, all
+  for (int v = 0; v < 7; ++v) {  // none, each alone, all
     gpu::DeviceOptions o{.mixed = mixed};
-    o.fast_float_chunks = v == 1 || v == 5, o.fast_vector_io = v == 2 || v == 5;
-    o.fast_register_scan = v == 3 || v == 5, o.fast_one_solve = v >= 4;
+    o.fast_float_chunks = v == 1 || v == 6, o.fast_vector_io = v == 2 || v == 6;
+    o.fast_register_scan = v == 3 || v == 6, o.fast_one_solve = v == 4 || v == 6;
+    o.fast_reciprocal_pivots = v >= 5;
     SCOPED_TRACE("variant " + std::to_string(v) + " (float chunks " + std::to_string(o.fast_float_chunks) +
                  ", vector io " + std::to_string(o.fast_vector_io) + ", register scan " +
-                 std::to_string(o.fast_register_scan) + ", one solve " + std::to_string(o.fast_one_solve) + ")");
+                 std::to_string(o.fast_register_scan) + ", one solve " + std::to_string(o.fast_one_solve) +
+                 ", reciprocal pivots " + std::to_string(o.fast_reciprocal_pivots) + ")");
     check_chunk_lengths<T>(o, tol);
   }
 }

@@ -194,13 +194,14 @@ KS_HD constexpr T smoother_pivot_tolerance() {
 /// out of it (Sec. IV-B):  P⁻ = F P Fᵀ + Q,  E = P Fᵀ (P⁻)⁺,  g = m - E (F m + c),  L = P - E F P.
 /// (P⁻)⁺ is applied by scan::ldlt_solve (Eᵀ = (P⁻)⁺ F P), which drops pivots below
 /// smoother_pivot_tolerance·max diag: a singular P⁻ acts as a pseudo-inverse on its range.
-template <class T, int N>
+/// ReciprocalPivots: the solve's Reciprocal form (the GPU fast paths' variant).
+template <class T, int N, bool ReciprocalPivots = false>
 KS_HD SmoothElement<T, N> smooth_element(const Mat<T, N, N>& F, const Mat<T, N, N>& Q, const Vec<T, N>& c,
                                          const Vec<T, N>& m, const Mat<T, N, N>& P) {
   const Mat<T, N, N> FP = F * P;
   const Mat<T, N, N> Pp = scan::symmetrise(FP * transpose(F) + Q);
   Mat<T, N, N> ET;
-  scan::ldlt_solve(Pp, FP, ET, smoother_pivot_tolerance<T>());
+  scan::ldlt_solve<T, N, N, ReciprocalPivots>(Pp, FP, ET, smoother_pivot_tolerance<T>());
   SmoothElement<T, N> e;
   e.E = transpose(ET);
   e.g = m - e.E * (F * m + c);
