@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
   app.add_option("--scan", c.scan, "KLA scan: auto (op where it has a kernel) | op | recurrent (torch ops)")
       ->check(CLI::IsMember({"auto", "op", "recurrent"}))
       ->capture_default_str();
-  app.add_option("--out", c.out_dir, "directory for config.json, metrics.csv/.jsonl, checkpoint.pt, summary.json");
+  app.add_option("--out", c.out_dir,
+                 "directory for config.json, metrics.csv/.jsonl, checkpoint.pt, summary.json (KLA: kla_stats.csv)");
   app.add_option("--log-every", c.log_every, "steps per training log row")->capture_default_str();
   app.add_option("--eval-every", c.eval_every, "steps between held-out evaluations")->capture_default_str();
   app.add_option("--eval-sequences", c.eval_sequences, "held-out sequences per evaluated length")->capture_default_str();
@@ -69,6 +70,8 @@ int main(int argc, char** argv) {
   app.add_option("--pairs", c.pairs, "mqar: key-value pairs (0: seq-len/16)")->capture_default_str();
   app.add_option("--threads", c.threads, "CPU threads (0: LibTorch's default)")->capture_default_str();
   app.add_flag("--quiet", quiet, "no progress line");
+  app.footer("Exit status: 0 success, 1 a bad configuration (the message names the option) or a failed run, 2 a\n"
+             "command-line error. The tasks, schedules and files: docs/TORCH.md.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -26,9 +26,11 @@ Precision parse_precision(const std::string& s) {
 
 namespace {
 
-/// The backend that runs a chunk of `steps` steps (automatic never picks the GPU).
-Backend resolve(const SmoothOptions& o, std::size_t steps) {
+/// The backend that runs a chunk of `steps` steps (automatic never picks the GPU, nor the parallel
+/// forms for a state larger than their largest compiled size, which they refuse).
+Backend resolve(const SmoothOptions& o, const Model& model, std::size_t steps) {
   if (o.backend != Backend::automatic) return o.backend;
+  if (model.state_dim() > parallel_state_sizes.back()) return Backend::sequential;
   return steps >= scan::threaded_crossover ? Backend::threaded : Backend::sequential;
 }
 
@@ -55,7 +57,7 @@ void smooth_as(const Model& model, const Measurements& meas, BasicTrajectory<T>&
 template <class T>
 Trajectory run(const Model& model, const Measurements& meas, const std::optional<StepState>& carry_in,
                StepState* carry_out, bool smooth_too, const SmoothOptions& o) {
-  const Backend backend = resolve(o, meas.steps());
+  const Backend backend = resolve(o, model, meas.steps());
   BasicTrajectory<T> tr = filter_as<T>(model, meas, carry_in, carry_out, backend, o);
   if (smooth_too) smooth_as<T>(model, meas, tr, std::nullopt, backend, o);
   if constexpr (std::is_same_v<T, double>)
@@ -84,7 +86,7 @@ FilteredChunk filter_chunk(const Model& model, const Measurements& chunk, const 
 
 void smooth_chunk(const Model& model, const Measurements& chunk, Trajectory& trajectory,
                   const std::optional<StepState>& after, const SmoothOptions& options) {
-  const Backend backend = resolve(options, chunk.steps());
+  const Backend backend = resolve(options, model, chunk.steps());
   if (options.precision == Precision::float64) return smooth_as<double>(model, chunk, trajectory, after, backend, options);
   BasicTrajectory<float> tr = trajectory.cast<float>();
   smooth_as<float>(model, chunk, tr, after, backend, options);

@@ -95,6 +95,7 @@ TEST(Errors, OverflowingInnovationIsReportedNotNaN) {
   expect_error(m, log2(model2()), {"step 0:"});
   try {
     kalman_filter<double>(m, log2(model2()), std::nullopt);
+    ADD_FAILURE() << "no error thrown";
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("innovation covariance S (1x1) is not positive definite"));
   }

@@ -155,6 +155,27 @@ TEST(Smooth, FloatPrecisionAndFilterOnly) {
   EXPECT_EQ(fo.filtered_mean, d.filtered_mean);
 }
 
+// The parallel forms refuse states above their largest compiled size (errors_test.cpp); the
+// automatic backend runs such a model sequentially even where the log is long enough for threads.
+// Filtering is causal, so the first steps equal (bit for bit) the sequential filter of those steps
+// alone; float, the cheaper arithmetic.
+TEST(Smooth, AutomaticRunsStatesAboveTheParallelSizesSequentially) {
+  const int n = parallel_state_sizes.back() + 1;
+  const Model model = testing::random_model(n, {1}, 41);
+  Measurements meas;  // built directly: simulate() factorises the 65 x 65 Q at every step
+  for (std::size_t t = 0; t < scan::threaded_crossover; ++t) {
+    meas.add_step();
+    if (t % 97 == 0) meas.add(0, Eigen::Matrix<double, 1, 1>(std::sin(0.01 * double(t))));
+  }
+  const Trajectory automatic =
+      smooth(model, meas, {.backend = Backend::automatic, .precision = Precision::float32, .filter_only = true});
+  ASSERT_EQ(automatic.steps, meas.steps());
+  for (double v : automatic.filtered_mean) ASSERT_TRUE(std::isfinite(v));
+  const BasicTrajectory<float> head = kalman_filter<float>(model, slice(meas, 0, 300), std::nullopt);
+  const std::vector<double> head_mean(head.filtered_mean.begin(), head.filtered_mean.end());
+  EXPECT_EQ(std::vector<double>(automatic.filtered_mean.begin(), automatic.filtered_mean.begin() + 300 * n), head_mean);
+}
+
 // A float run of 10⁶ steps stays finite; its normwise error against double is printed and
 // only loosely bounded (5e-2).
 TEST(Parallel, MillionStepFloatRunStaysFinite) {

@@ -3,7 +3,9 @@
 // dynamics and the measurements and conditioned with Eigen, independent of every recursion.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include <Eigen/Core>
@@ -32,9 +34,11 @@ struct Batch {
 };
 Batch batch_solution(const Model& model, const Measurements& meas);
 
-/// ‖a - b‖ / ‖b‖ over the flat buffers (plain relative Frobenius/Euclidean norm).
+/// ‖a - b‖ / ‖b‖ over the flat buffers (plain relative Frobenius/Euclidean norm); infinite when
+/// the sizes differ, so that a missing (empty) result can never pass a tolerance.
 template <class T, class U>
 double normwise(const std::vector<T>& a, const std::vector<U>& b) {
+  if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
   double num = 0, den = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
     num += (double(a[i]) - double(b[i])) * (double(a[i]) - double(b[i]));

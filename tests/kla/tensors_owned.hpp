@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -52,9 +53,11 @@ struct OwnedGradients {
   Gradients<T> view() { return {v, lam_v, k, q, a_bar, p_bar, lam0, eta0}; }
 };
 
-/// ‖got − ref‖₂ / ‖ref‖₂; the absolute ‖got‖₂ when ref is exactly zero.
+/// ‖got − ref‖₂ / ‖ref‖₂; the absolute ‖got‖₂ when ref is exactly zero; infinite when the sizes
+/// differ (a missing or short result never passes a tolerance).
 template <class T>
 double rel_error(std::span<const double> ref, std::span<const T> got) {
+  if (ref.size() != got.size()) return std::numeric_limits<double>::infinity();
   double num = 0, den = 0;
   for (std::size_t i = 0; i < ref.size(); ++i) {
     const double d = double(got[i]) - ref[i];

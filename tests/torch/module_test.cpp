@@ -1,13 +1,18 @@
 // The torch::nn side of kla/torch: OU discretisation against its closed form (including a → 0),
 // every mixer's shape and causality, the KLA layer's op and torch-ops paths against each other,
 // the chunk-wise GLA against its step-by-step recurrence (chunk = 1), the near-linear ablation, the
-// KLA trace against a whole-sequence scan, and the Tagger's shapes.
+// KLA trace against a whole-sequence scan, the KLA layer and the attention mixer against loop
+// implementations around the fp64 reference scan and an explicit softmax, and the Tagger's shapes.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "kalmanscan/kla/error.hpp"
+#include "kalmanscan/kla/reference.hpp"
 #include "kalmanscan/kla/tensors.hpp"
 #include "kalmanscan/kla/torch/mixers.hpp"
 #include "kalmanscan/kla/torch/model.hpp"
@@ -131,6 +136,96 @@ TEST(KlaMixer, OpAndTorchOpsRecurrenceAgree) {
   }
 }
 
+// The KLA layer (mixers.hpp) against the same layer written as loops over its own weights, with
+// the fp64 step-by-step scan (kla/reference.hpp) in the middle: u, z = in_proj(x); causal depthwise
+// conv over tokens t−3 … t + SiLU; v, Λv = 1/(softplus(σ̃) + 1e-4), k, q (unit length) from u;
+// ā = e^{−aΔ}, p̄ = p²(1 − e^{−2aΔ})/(2a) with a = softplus(a_raw), Δ = softplus(delta_raw); the
+// scan; out_proj((y + skip ⊙ v) ⊙ SiLU(z)).
+TEST(KlaMixer, EqualsTheLayerWrittenAsLoopsAroundTheReferenceScan) {
+  MixerOptions o = options_for(MixerKind::kla);
+  o.d_model = 6, o.heads = 1, o.state_size = 3, o.p_init = 0.8;
+  torch::manual_seed(9);
+  auto mixer = std::make_shared<KlaMixerImpl>(o);
+  mixer->to(torch::kDouble);
+  const int64_t B = 2, L = 7, D = o.d_model, E = D, S = o.state_size;
+  const auto x = torch::randn({B, L, D}, torch::kDouble);
+  const auto out = mixer->forward(x);
+  auto params = mixer->named_parameters();
+  auto w2 = [&](const char* name) { return params[name].accessor<double, 2>(); };
+  auto w1 = [&](const char* name) { return params[name].accessor<double, 1>(); };
+  const auto X = x.accessor<double, 3>();
+  auto softplus = [](double t) { return std::log1p(std::exp(t)); };
+  auto silu = [](double t) { return t / (1 + std::exp(-t)); };
+  // y = W u + b for a Linear named `name`, u of the Linear's input size.
+  auto linear = [&](const char* name, const std::vector<double>& u) {
+    const auto W = w2((std::string(name) + ".weight").c_str());
+    const auto b = w1((std::string(name) + ".bias").c_str());
+    std::vector<double> y(std::size_t(W.size(0)));
+    for (int64_t r = 0; r < W.size(0); ++r) {
+      y[r] = b[r];
+      for (int64_t j = 0; j < W.size(1); ++j) y[r] += W[r][j] * u[j];
+    }
+    return y;
+  };
+  auto unit = [](std::vector<double> u) {
+    double n = 0;
+    for (double e : u) n += e * e;
+    for (double& e : u) e /= std::max(std::sqrt(n), 1e-6);
+    return u;
+  };
+  const auto conv_w = params["conv.weight"].accessor<double, 3>();
+  const auto conv_b = w1("conv.bias");
+  Shape shape{std::size_t(B), std::size_t(L), std::size_t(E), std::size_t(S)};
+  std::vector<double> v(shape.sequence_size()), lam_v(v.size()), k(shape.key_size()), q(k.size()),
+      gate(v.size()), a_bar(shape.param_size()), p_bar(a_bar.size()), y(v.size()), y_var(v.size());
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<std::vector<double>> pre(L);  // the first E outputs of in_proj, per token
+    for (int64_t t = 0; t < L; ++t) {
+      const std::vector<double> uz = linear("in_proj", std::vector<double>(&X[b][t][0], &X[b][t][0] + D));
+      pre[t].assign(uz.begin(), uz.begin() + E);
+      for (int64_t e = 0; e < E; ++e) gate[(b * L + t) * E + e] = uz[E + e];
+    }
+    for (int64_t t = 0; t < L; ++t) {
+      std::vector<double> u(E);
+      for (int64_t e = 0; e < E; ++e) {
+        double c = conv_b[e];
+        for (int64_t j = 0; j < 4; ++j)
+          if (t - 3 + j >= 0) c += conv_w[e][0][j] * pre[t - 3 + j][e];
+        u[e] = silu(c);
+      }
+      const std::vector<double> vt = linear("v_proj", u), st = linear("sigma_proj", u);
+      const std::vector<double> kt = unit(linear("k_proj", u)), qt = unit(linear("q_proj", u));
+      for (int64_t e = 0; e < E; ++e) {
+        v[(b * L + t) * E + e] = vt[e];
+        lam_v[(b * L + t) * E + e] = 1 / (softplus(st[e]) + 1e-4);
+      }
+      for (int64_t i = 0; i < S; ++i) k[(b * L + t) * S + i] = kt[i], q[(b * L + t) * S + i] = qt[i];
+    }
+  }
+  const auto a_raw = w2("a_raw"), delta_raw = w2("delta_raw"), p = w2("p");
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t i = 0; i < S; ++i) {
+      const double a = softplus(a_raw[e][i]), dt = softplus(delta_raw[e][i]);
+      a_bar[e * S + i] = std::exp(-a * dt);
+      p_bar[e * S + i] = p[e][i] * p[e][i] * (1 - std::exp(-2 * a * dt)) / (2 * a);
+    }
+  reference_forward(Inputs<double>{shape, v, lam_v, k, q, a_bar, p_bar}, Outputs<double>{y, y_var});
+  const auto skip = w1("skip");
+  auto expected = torch::zeros({B, L, D}, torch::kDouble);
+  auto Y = expected.accessor<double, 3>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < L; ++t) {
+      std::vector<double> h(E);
+      for (int64_t e = 0; e < E; ++e) {
+        const std::size_t i = std::size_t((b * L + t) * E + e);
+        h[e] = (y[i] + skip[e] * v[i]) * silu(gate[i]);
+      }
+      const std::vector<double> o_t = linear("out_proj", h);
+      for (int64_t r = 0; r < D; ++r) Y[b][t][r] = o_t[r];
+    }
+  EXPECT_LE(rel_error(out, expected), 1e-12);
+}
+
 TEST(KlaMixer, NearLinearAblationHasPBarAtItsFloorAndNoPGradient) {
   auto mixer = std::make_shared<KlaMixerImpl>(options_for(MixerKind::linear));
   const auto [a_bar, p_bar] = mixer->discretised();
@@ -171,6 +266,66 @@ TEST(GlaMixer, ChunkwiseFormEqualsStepRecurrence) {
     if (chunk == 1) reference = y;
     else EXPECT_LE(rel_error(y, reference), 1e-12) << "chunk " << chunk;
   }
+}
+
+// The attention mixer against softmax attention written as plain loops over its own weights: per
+// head h, q_t, k_s, v_s from the qkv projection, q and k rotated pairwise (i, i + d/2) by the angle
+// pos·10000^(−2i/d) (Su et al. 2021), w_ts = softmax_{s ≤ t}(q_t·k_s/√d), o_t = Σ_s w_ts v_s, heads
+// concatenated into the output projection.
+TEST(AttentionMixer, EqualsSoftmaxAttentionWrittenAsLoops) {
+  MixerOptions o = options_for(MixerKind::attention);
+  torch::manual_seed(8);
+  auto mixer = std::make_shared<AttentionMixerImpl>(o);
+  mixer->to(torch::kDouble);
+  const int64_t B = 2, L = 7, D = o.d_model, H = o.heads, d = D / H, half = d / 2;
+  const auto x = torch::randn({B, L, D}, torch::kDouble);
+  const auto y = mixer->forward(x);
+  auto params = mixer->named_parameters();
+  const auto Wqkv = params["qkv.weight"].accessor<double, 2>(), Wo = params["out_proj.weight"].accessor<double, 2>();
+  const auto bqkv = params["qkv.bias"].accessor<double, 1>(), bo = params["out_proj.bias"].accessor<double, 1>();
+  const auto X = x.accessor<double, 3>();
+  // Row r of the qkv projection at token t of batch b (rows: q of every head, then k, then v).
+  auto proj = [&](int64_t b, int64_t t, int64_t r) {
+    double acc = bqkv[r];
+    for (int64_t j = 0; j < D; ++j) acc += Wqkv[r][j] * X[b][t][j];
+    return acc;
+  };
+  // Head h's q (which = 0) or k (1) at token t, rotated by its position.
+  auto rotated = [&](int64_t b, int64_t t, int64_t which, int64_t h) {
+    std::vector<double> u(d);
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = double(t) * std::pow(10000.0, -2.0 * double(i) / double(d));
+      const double x1 = proj(b, t, which * D + h * d + i), x2 = proj(b, t, which * D + h * d + half + i);
+      u[i] = x1 * std::cos(angle) - x2 * std::sin(angle);
+      u[half + i] = x1 * std::sin(angle) + x2 * std::cos(angle);
+    }
+    return u;
+  };
+  auto expected = torch::zeros({B, L, D}, torch::kDouble);
+  auto E = expected.accessor<double, 3>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < L; ++t) {
+      std::vector<double> heads(D, 0.0);
+      for (int64_t h = 0; h < H; ++h) {
+        const std::vector<double> q = rotated(b, t, 0, h);
+        std::vector<double> score(t + 1);
+        double top = -INFINITY, total = 0;
+        for (int64_t s = 0; s <= t; ++s) {
+          const std::vector<double> k = rotated(b, s, 1, h);
+          score[s] = 0;
+          for (int64_t i = 0; i < d; ++i) score[s] += q[i] * k[i] / std::sqrt(double(d));
+          top = std::max(top, score[s]);
+        }
+        for (double& w : score) total += (w = std::exp(w - top));
+        for (int64_t s = 0; s <= t; ++s)
+          for (int64_t i = 0; i < d; ++i) heads[h * d + i] += score[s] / total * proj(b, s, 2 * D + h * d + i);
+      }
+      for (int64_t r = 0; r < D; ++r) {
+        E[b][t][r] = bo[r];
+        for (int64_t j = 0; j < D; ++j) E[b][t][r] += Wo[r][j] * heads[j];
+      }
+    }
+  EXPECT_LE(rel_error(y, expected), 1e-12);
 }
 
 TEST(Mixers, BadOptionsAreRejected) {

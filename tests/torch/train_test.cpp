@@ -4,9 +4,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kalmanscan/kla/error.hpp"
 #include "kalmanscan/kla/torch/trainer.hpp"
@@ -130,6 +135,45 @@ TEST(Train, ResumedRunContinuesExactly) {
   }
 }
 
+// The learning rate logged with every training step is the schedule's closed form: linear warmup
+// lr·(i+1)/warmup for steps i < warmup, then cosine 0.5·lr·(1 + cos(π (i − warmup)/(steps − warmup)))
+// or step lr·γ^⌊(i − warmup)/step_size⌋ (metrics.csv prints 6 significant digits).
+TEST(Train, LoggedLearningRateFollowsTheSchedule) {
+  for (const std::string schedule : {"cosine", "step"}) {
+    TrainConfig c = tiny("parity", "gla");
+    c.steps = 12, c.warmup = 4, c.log_every = 1, c.eval_every = 12, c.eval_sequences = 8;
+    c.schedule = schedule, c.step_size = 3, c.gamma = 0.5;
+    c.out_dir = scratch("lr_" + schedule).string();
+    train(c);
+    int rows = 0;
+    for (const std::string& line : lines(c.out_dir + "/metrics.csv")) {
+      std::vector<std::string> cell;
+      std::stringstream ss(line);
+      for (std::string x; std::getline(ss, x, ',');) cell.push_back(x);
+      if (cell.size() != 8 || cell[1] != "train") continue;
+      const std::int64_t i = std::stoll(cell[0]) - 1;  // the row of step i is written after it, as step i + 1
+      const double expected = i < c.warmup           ? c.lr * double(i + 1) / double(c.warmup)
+                              : schedule == "cosine" ? 0.5 * c.lr * (1 + std::cos(M_PI * double(i - c.warmup) / double(c.steps - c.warmup)))
+                                                     : c.lr * std::pow(c.gamma, double((i - c.warmup) / c.step_size));
+      EXPECT_NEAR(std::stod(cell[6]), expected, 1e-5 * expected) << schedule << " step " << i;
+      ++rows;
+    }
+    EXPECT_EQ(rows, 12) << schedule;
+  }
+}
+
+// The progress line (stderr in kalmanscan-train) is rewritten in place with \r after every logged
+// window: step i/N, the window's loss and accuracy, the last held-out accuracy, rate and ETA.
+TEST(Train, ProgressLineNamesStepLossAccuracyAndRate) {
+  TrainConfig c = tiny("parity", "gla");
+  c.steps = 4, c.log_every = 2, c.eval_every = 2, c.eval_sequences = 8, c.progress = true;
+  std::ostringstream progress;
+  train(c, &progress);
+  const std::string text = progress.str();
+  for (const char* part : {"\rstep 2/4  loss ", "\rstep 4/4  loss ", "  acc ", "held-out@8 ", " it/s  eta 0m00s"})
+    EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in: " << text;
+}
+
 TEST(Train, EvaluatesLongerSequences) {
   TrainConfig c = tiny("parity", "gla");
   c.eval_lengths = {16, 33};
@@ -160,13 +204,22 @@ TEST(Train, UncertaintyExportHoldsEveryKlaLayer) {
   for (const auto& seq : d.sequences) {
     EXPECT_EQ(seq.tokens.size(), 11u);
     EXPECT_EQ(seq.predictions.size(), 11u);
+    // The arg-max probability of a softmax over A5's 60 classes is in [1/60, 1].
+    ASSERT_EQ(seq.confidence.size(), 11u);
+    for (float p : seq.confidence) EXPECT_TRUE(p >= 1.0f / 60 * (1 - 1e-6f) && p <= 1.0f) << p;
     ASSERT_EQ(seq.layers.size(), 2u);
     EXPECT_EQ(seq.layers[1].block, 1u);
     for (const auto& layer : seq.layers) {
       ASSERT_EQ(layer.y_var.size(), 11u * 32);
       ASSERT_EQ(layer.state_variance.size(), 11u * 32 * 8);
-      EXPECT_EQ(layer.mean_state_variance.size(), 11u);
+      ASSERT_EQ(layer.mean_state_variance.size(), 11u);
       for (float v : layer.state_variance) ASSERT_TRUE(v > 0 && std::isfinite(v));
+      // The per-token summary is the mean of 1/λ_t over the token's 32 channels × 8 slots.
+      for (std::size_t t = 0; t < 11; ++t) {
+        double sum = 0;
+        for (std::size_t i = 0; i < 32 * 8; ++i) sum += layer.state_variance[t * 32 * 8 + i];
+        EXPECT_NEAR(layer.mean_state_variance[t], sum / (32 * 8), 1e-5 * sum / (32 * 8)) << "token " << t;
+      }
       // y_var_t[m] = Σ_s q_s²/λ_t[m,s] with ‖q‖ = 1: between the smallest and largest 1/λ_t[m, ·].
       for (std::size_t t = 0; t < 11; ++t)
         for (std::size_t m = 0; m < 32; ++m) {
@@ -195,6 +248,31 @@ TEST(Train, BadConfigurationsNameTheOption) {
   }
   c = tiny("a6", "kla");
   EXPECT_THROW(train(c), Error);
+  // Every other numeric or named option outside its domain is refused by name before any work
+  // (an unknown device used to surface as LibTorch's c10::Error with a stack trace).
+  const std::vector<std::pair<std::string, std::function<void(TrainConfig&)>>> bad = {
+      {"--device", [](TrainConfig& t) { t.device = "gpu"; }},
+      {"--device", [](TrainConfig& t) { t.device = "cuda:x"; }},
+      {"--weight-decay", [](TrainConfig& t) { t.weight_decay = -0.1; }},
+      {"--grad-clip", [](TrainConfig& t) { t.grad_clip = std::nan(""); }},
+      {"--warmup", [](TrainConfig& t) { t.warmup = -1; }},
+      {"--target-accuracy", [](TrainConfig& t) { t.target_accuracy = 1.5; }},
+      {"--step-size", [](TrainConfig& t) { t.schedule = "step", t.step_size = 0; }},
+      {"--gamma", [](TrainConfig& t) { t.schedule = "step", t.gamma = 0; }},
+      {"--export-sequences", [](TrainConfig& t) { t.export_path = "unused.pb", t.export_sequences = 0; }},
+      {"--export-length", [](TrainConfig& t) { t.export_length = -2; }},
+      {"--threads", [](TrainConfig& t) { t.threads = -1; }},
+  };
+  for (const auto& [option, spoil] : bad) {
+    TrainConfig b = tiny("parity", "kla");
+    spoil(b);
+    try {
+      train(b);
+      ADD_FAILURE() << option << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(option), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

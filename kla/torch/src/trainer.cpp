@@ -265,6 +265,30 @@ void validate(const TrainConfig& c) {
   if (c.scan != "auto" && c.scan != "op" && c.scan != "recurrent")
     throw Error("train: --scan must be auto, op or recurrent, got '" + c.scan + "'");
   for (std::int64_t l : c.eval_lengths) positive("eval-lengths", l);
+  // Non-negative finite reals; !(v >= 0) also refuses NaN.
+  auto non_negative = [](const char* name, double v) {
+    if (!(v >= 0) || !std::isfinite(v))
+      throw Error(std::string("train: --") + name + " must be finite and ≥ 0, got " + std::to_string(v));
+  };
+  non_negative("weight-decay", c.weight_decay);
+  non_negative("grad-clip", c.grad_clip);
+  non_negative("warmup", double(c.warmup));
+  non_negative("checkpoint-every", double(c.checkpoint_every));
+  non_negative("export-length", double(c.export_length));
+  non_negative("threads", double(c.threads));
+  if (!(c.target_accuracy >= 0 && c.target_accuracy <= 1))
+    throw Error("train: --target-accuracy must be in [0, 1], got " + std::to_string(c.target_accuracy));
+  if (c.schedule == "step") {
+    positive("step-size", c.step_size);
+    if (!(c.gamma > 0 && c.gamma <= 1))
+      throw Error("train: --gamma must be in (0, 1] for the step schedule, got " + std::to_string(c.gamma));
+  }
+  if (!c.export_path.empty()) positive("export-sequences", c.export_sequences);
+  // torch::Device would throw a c10::Error with a stack trace for anything else.
+  const bool cuda_index = c.device.size() > 5 && c.device.rfind("cuda:", 0) == 0 &&
+                          c.device.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (c.device != "cpu" && c.device != "cuda" && !cuda_index)
+    throw Error("train: --device must be cpu, cuda or cuda:N, got '" + c.device + "'");
 }
 
 std::string duration(double s) {

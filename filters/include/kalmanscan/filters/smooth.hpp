@@ -30,7 +30,7 @@
 namespace kalmanscan::filters {
 
 enum class Backend {
-  automatic,   ///< sequential for short logs, threaded above scan::threaded_crossover steps
+  automatic,   ///< sequential for short logs and states above 64, else threaded from scan::threaded_crossover steps
   sequential,  ///< covariance Kalman filter (Joseph form) + RTS smoother, one thread
   threaded,    ///< parallel-in-time filter/smoother (Särkkä & García-Fernández 2021) on all cores
   cuda,        ///< the same parallel forms on the GPU (Error when not built with CUDA / no device)
