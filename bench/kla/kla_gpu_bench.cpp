@@ -2,9 +2,11 @@
 // repeats), tokens/s and peak device memory, at the shapes of issue 5, against the CPU kernel
 // (all threads, fp32) measured in the same run on a reduced shape as the baseline.
 //
-//   kalmanscan_kla_gpu_bench [--quick] [--csv FILE]
-//   --quick: the (8, 2048, 1024, 16) and (1, 65536, 1024, 16) shapes only, fewer repeats;
-//   --csv:   also write one row per shape to FILE.
+//   kalmanscan_kla_gpu_bench [--quick] [--kernels LIST] [--csv FILE]
+//   --quick:   the (8, 2048, 1024, 16) and (1, 65536, 1024, 16) shapes only, fewer repeats;
+//   --kernels: comma-separated kla::cuda::Kernels to measure one after the other on each shape
+//              (automatic, wide, split, wide_previous; default automatic);
+//   --csv:     also write one row per shape and kernels to FILE.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -26,6 +28,35 @@ namespace {
 using kalmanscan::bench::median_gpu_ms;
 
 using kalmanscan::kla::Shape;
+using kalmanscan::kla::cuda::Kernels;
+
+struct NamedKernels {
+  const char* name;
+  Kernels kernels;
+};
+constexpr NamedKernels kernel_names[] = {{"automatic", Kernels::automatic},
+                                         {"wide", Kernels::wide},
+                                         {"split", Kernels::split},
+                                         {"wide_previous", Kernels::wide_previous}};
+
+// "a,b,…" → the named kernels; exits naming a word it does not know.
+std::vector<NamedKernels> parse_kernels(const std::string& list) {
+  std::vector<NamedKernels> out;
+  std::size_t at = 0;
+  while (at <= list.size()) {
+    const std::size_t end = std::min(list.find(',', at), list.size());
+    const std::string word = list.substr(at, end - at);
+    const auto it = std::find_if(std::begin(kernel_names), std::end(kernel_names),
+                                 [&](const NamedKernels& n) { return word == n.name; });
+    if (it == std::end(kernel_names)) {
+      std::fprintf(stderr, "--kernels: unknown kernels '%s'\n", word.c_str());
+      std::exit(2);
+    }
+    out.push_back(*it);
+    at = end + 1;
+  }
+  return out;
+}
 
 
 void check(const kalmanscan::scan::Status& s) {
@@ -61,7 +92,7 @@ struct DeviceProblem {
   }
   std::span<float> alloc(std::size_t n) { return upload(std::vector<float>(n)); }
 
-  explicit DeviceProblem(const Shape& shape) : s(shape) {
+  DeviceProblem(const Shape& shape, Kernels kernels) : s(shape) {
     std::mt19937 gen(1);
     const float ks = 1.f / std::sqrt(float(s.S));
     in = {s,
@@ -75,7 +106,7 @@ struct DeviceProblem {
     cot = {upload(random_vector(s.sequence_size(), -1.f, 1.f, gen)), upload(random_vector(s.sequence_size(), -1.f, 1.f, gen))};
     grad = {alloc(s.sequence_size()), alloc(s.sequence_size()), alloc(s.key_size()), alloc(s.key_size()),
             alloc(s.param_size()),    alloc(s.param_size()),    alloc(s.state_size()), alloc(s.state_size())};
-    scratch_bytes = kalmanscan::kla::cuda::backward_scratch_bytes(s);
+    scratch_bytes = kalmanscan::kla::cuda::backward_scratch_bytes(s, kernels);
     KS_BENCH_CHECK_CUDA(cudaMalloc(&scratch, std::max<std::size_t>(scratch_bytes, 1)));
   }
   ~DeviceProblem() {
@@ -119,13 +150,16 @@ void cpu_baseline(const Shape& s) {
 int main(int argc, char** argv) {
   bool quick = false;
   const char* csv_path = nullptr;
+  std::vector<NamedKernels> kinds = {kernel_names[0]};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
+    } else if (std::strcmp(argv[i], "--kernels") == 0 && i + 1 < argc) {
+      kinds = parse_kernels(argv[++i]);
     } else if (std::strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
       csv_path = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--csv FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--kernels LIST] [--csv FILE]\n", argv[0]);
       return 2;
     }
   }
@@ -140,30 +174,32 @@ int main(int argc, char** argv) {
                                {8, 4096, 1024, 16}, {8, 2048, 1024, 64}, {1, 65536, 1024, 16}};
   if (quick) shapes = {shapes[1], shapes[5]};
   const int repeats = quick ? 5 : 20;
-  std::printf("%-24s %10s %10s %12s %12s %12s %14s\n", "B,L,M,S", "fwd ms", "fwd+bwd ms", "fwd tok/s", "f+b tok/s",
-              "peak MiB", "BLMS f32 MiB");
+  std::printf("%-24s %-14s %10s %10s %12s %12s %12s %14s\n", "B,L,M,S", "kernels", "fwd ms", "fwd+bwd ms", "fwd tok/s",
+              "f+b tok/s", "peak MiB", "BLMS f32 MiB");
   FILE* csv = csv_path ? std::fopen(csv_path, "w") : nullptr;
-  if (csv) std::fprintf(csv, "B,L,M,S,forward_ms,forward_backward_ms,forward_tokens_per_s,forward_backward_tokens_per_s,peak_bytes\n");
+  if (csv)
+    std::fprintf(csv, "B,L,M,S,kernels,forward_ms,forward_backward_ms,forward_tokens_per_s,forward_backward_tokens_per_s,"
+                      "peak_bytes\n");
   for (const Shape& s : shapes) {
-    KS_BENCH_CHECK_CUDA(cudaDeviceSynchronize());
-    const std::size_t before = used_bytes();
-    std::size_t peak = 0;
-    {
-      DeviceProblem p(s);
-      peak = used_bytes() - before;  // everything is allocated up front: inputs, outputs, gradients, scratch
-      const double f = median_gpu_ms(repeats, [&] { check(kalmanscan::kla::cuda::forward(p.in, p.out, nullptr)); });
+    for (const NamedKernels& kind : kinds) {
+      KS_BENCH_CHECK_CUDA(cudaDeviceSynchronize());
+      const std::size_t before = used_bytes();
+      DeviceProblem p(s, kind.kernels);
+      const std::size_t peak = used_bytes() - before;  // everything is allocated up front: inputs, outputs, gradients, scratch
+      const double f =
+          median_gpu_ms(repeats, [&] { check(kalmanscan::kla::cuda::forward(p.in, p.out, nullptr, kind.kernels)); });
       const double fb = median_gpu_ms(repeats, [&] {
-        check(kalmanscan::kla::cuda::forward(p.in, p.out, nullptr));
-        check(kalmanscan::kla::cuda::backward(p.in, p.cot, p.grad, p.scratch, p.scratch_bytes, nullptr));
+        check(kalmanscan::kla::cuda::forward(p.in, p.out, nullptr, kind.kernels));
+        check(kalmanscan::kla::cuda::backward(p.in, p.cot, p.grad, p.scratch, p.scratch_bytes, nullptr, kind.kernels));
       });
       const double tokens = double(s.B * s.L);
       char name[64];
       std::snprintf(name, sizeof name, "%zu,%zu,%zu,%zu", s.B, s.L, s.M, s.S);
-      std::printf("%-24s %10.3f %10.3f %12.4g %12.4g %12.1f %14.1f\n", name, f, fb, tokens / (f * 1e-3),
+      std::printf("%-24s %-14s %10.3f %10.3f %12.4g %12.4g %12.1f %14.1f\n", name, kind.name, f, fb, tokens / (f * 1e-3),
                   tokens / (fb * 1e-3), double(peak) / (1 << 20), double(s.B * s.L * s.M * s.S) * 4 / (1 << 20));
       if (csv)
-        std::fprintf(csv, "%zu,%zu,%zu,%zu,%.4f,%.4f,%.6g,%.6g,%zu\n", s.B, s.L, s.M, s.S, f, fb, tokens / (f * 1e-3),
-                     tokens / (fb * 1e-3), peak);
+        std::fprintf(csv, "%zu,%zu,%zu,%zu,%s,%.4f,%.4f,%.6g,%.6g,%zu\n", s.B, s.L, s.M, s.S, kind.name, f, fb,
+                     tokens / (f * 1e-3), tokens / (fb * 1e-3), peak);
     }
   }
   if (csv) std::fclose(csv);

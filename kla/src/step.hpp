@@ -53,13 +53,29 @@ KS_HD KS_INLINE T observation_precision(T lam_v, T k) {
   return phi < T(phi_floor) ? T(phi_floor) : phi;
 }
 
+/// g = 1/D = 1/(ā² + p̄λ) of one token's update at the λ before it.
+template <class T>
+KS_HD KS_INLINE T step_reciprocal(const SlotParams<T>& sp, T lam) {
+  return reciprocal(sp.a * sp.a + sp.p * lam);
+}
+
 /// One token's precision update λ ← λ/D + φ (= ((1 + p̄φ)λ + ā²φ)/D, D = ā² + p̄λ); returns the
 /// mean's multiplier f = ā/D at the λ before the update.
 template <class T>
 KS_HD KS_INLINE T precision_step(const SlotParams<T>& sp, T phi, T& lam) {
-  const T g = reciprocal(sp.a * sp.a + sp.p * lam);
+  const T g = step_reciprocal(sp, lam);
   lam = lam * g + phi;
   return sp.a * g;
+}
+
+/// One token, λ ← λ/D + φ, η ← (ā/D) η + r, returning g = 1/D at the λ before it (for an adjoint
+/// that reuses it: step_adjoint_from).
+template <class T>
+KS_HD KS_INLINE T step_keeping_reciprocal(const SlotParams<T>& sp, T phi, T r, T& lam, T& eta) {
+  const T g = step_reciprocal(sp, lam);
+  lam = lam * g + phi;
+  eta = sp.a * g * eta + r;
+  return g;
 }
 
 /// One token: λ ← λ/D + φ, η ← (ā/D) η + r.
@@ -112,7 +128,7 @@ struct StepPartials {
 
 template <class T>
 KS_HD KS_INLINE StepPartials<T> step_partials(const SlotParams<T>& sp, T lam) {
-  const T g = reciprocal(sp.a * sp.a + sp.p * lam);
+  const T g = step_reciprocal(sp, lam);
   const T f = sp.a * g, lg = lam * g;
   return {f, -f * sp.p * g, T(-2) * sp.a * lg * g, -lg * lg, g * (T(1) - T(2) * sp.a * f), -f * lg};
 }
@@ -132,6 +148,42 @@ KS_HD KS_INLINE void step_adjoint(const SlotParams<T>& sp, T lam, T eta, T& lam_
   lam_bar = d.f * d.f * lam_bar + d.df_dlam * eta * eta_bar;
   eta_bar = d.f * eta_bar;
 }
+
+/// step_adjoint with the reciprocal g = 1/D of the forward step (step_keeping_reciprocal) reused
+/// and the ā, p̄ terms factored (fewer operations, the same partials): with w = λ̄ λg + η̄η f,
+///   λ̄ ∂λ'/∂ā + η̄η ∂f/∂ā = g (η̄η − 2ā w),   λ̄ ∂λ'/∂p̄ + η̄η ∂f/∂p̄ = −λg w,
+///   λ̄ ← f (f λ̄ − p̄ g η̄η),   η̄ ← f η̄.
+/// Every product stays in the range of step_partials' (λg ≤ 1/p̄, g ≤ 1/ā², f ≤ 1/ā).
+template <class T>
+KS_HD KS_INLINE void step_adjoint_from(const SlotParams<T>& sp, T lam, T g, T eta, T& lam_bar, T& eta_bar, T& a_grad,
+                                       T& p_grad) {
+  const T f = sp.a * g, lg = lam * g;
+  const T e = eta_bar * eta;
+  const T w = lam_bar * lg + e * f;
+  a_grad += g * (e - T(2) * sp.a * w);
+  p_grad -= lg * w;
+  lam_bar = f * (f * lam_bar - sp.p * g * e);
+  eta_bar = f * eta_bar;
+}
+
+/// token_grads summed over slots of one channel: per slot, add_slot adds r̄ Λv k to v̄, r̄ k and
+/// φ̄' k² (φ̄' = φ̄ unless the floor is active) to the parts of Λv̄ = v Σ r̄ k + Σ φ̄' k², and
+/// returns the slot's k̄ = r̄ Λv v + 2 φ̄' Λv k.
+template <class T>
+struct ChannelTokenGrads {
+  T lv, lvv;           ///< Λv and Λv v of the token
+  T v_bar = 0, rk = 0, pkk = 0;
+
+  KS_HD KS_INLINE T add_slot(T k, T phi_bar, T r_bar) {
+    const T lvk = lv * k;
+    const T pb = lvk * k < T(phi_floor) ? T(0) : phi_bar;
+    v_bar += r_bar * lvk;
+    rk += r_bar * k;
+    pkk += pb * (k * k);
+    return r_bar * lvv + pb * (lvk + lvk);
+  }
+  KS_HD KS_INLINE T lam_v_bar(T v) const { return v * rk + pkk; }
+};
 
 /// Gradients of φ = max(Λv k², φ_min) and r = Λv v k with respect to (v, Λv, k), given φ̄, r̄.
 template <class T>

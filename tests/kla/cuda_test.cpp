@@ -39,10 +39,16 @@ Tensors expected(const OwnedInputs<double>& in, const OwnedCotangents<double>& c
           {"grad_p_bar", g.p_bar},  {"grad_lam0", g.lam0},        {"grad_eta0", g.eta0}};
 }
 
-constexpr cuda::Kernels both_kernels[] = {cuda::Kernels::wide, cuda::Kernels::split};
+// wide_previous (the previous wide backward) is tested until the measurement that picks one of the two.
+constexpr cuda::Kernels kernel_kinds[] = {cuda::Kernels::wide, cuda::Kernels::split, cuda::Kernels::wide_previous};
 
 const char* name(cuda::Kernels k) {
-  return k == cuda::Kernels::wide ? " (wide)" : k == cuda::Kernels::split ? " (split)" : " (automatic)";
+  switch (k) {
+    case cuda::Kernels::wide: return " (wide)";
+    case cuda::Kernels::split: return " (split)";
+    case cuda::Kernels::wide_previous: return " (wide_previous)";
+    default: return " (automatic)";
+  }
 }
 
 void check_cuda(const OwnedInputs<double>& in64, const OwnedCotangents<double>& cot64, const Tensors& want,
@@ -71,7 +77,7 @@ TEST(Cuda, MatchesPublishedFixtures) {
   SKIP_WITHOUT_GPU();
   for (const char* file : {"single_step.txt", "small.txt", "odd_shapes.txt", "near_linear.txt", "extreme.txt"}) {
     const FixtureProblem p = fixture_problem(file);
-    for (cuda::Kernels k : both_kernels) check_cuda(p.in, p.cot, p.expected, file, k);
+    for (cuda::Kernels k : kernel_kinds) check_cuda(p.in, p.cot, p.expected, file, k);
   }
 }
 
@@ -89,7 +95,7 @@ TEST(Cuda, MatchesReferenceOnAwkwardShapes) {
     const OwnedInputs<double> in = random_inputs(s, seed, seed % 4 == 2);
     const OwnedCotangents<double> cot = random_cotangents(s, seed + 1);
     const Tensors want = expected(in, cot);
-    for (cuda::Kernels k : both_kernels) check_cuda(in, cot, want, s.to_string(), k);
+    for (cuda::Kernels k : kernel_kinds) check_cuda(in, cot, want, s.to_string(), k);
   }
 }
 
@@ -99,7 +105,7 @@ TEST(Cuda, LongSequenceMatchesCpu) {
   const OwnedInputs<double> in = random_inputs(s, 401, true);
   const OwnedCotangents<double> cot = random_cotangents(s, 402);
   const Tensors want = expected(in, cot);
-  for (cuda::Kernels k : both_kernels) check_cuda(in, cot, want, s.to_string(), k);
+  for (cuda::Kernels k : kernel_kinds) check_cuda(in, cot, want, s.to_string(), k);
 }
 
 TEST(Cuda, ExtremeInputsStayFinite) {
@@ -119,7 +125,7 @@ TEST(Cuda, ExtremeInputsStayFinite) {
     for (double& x : in64.lam_v) x *= c.lam_v_scale;
     const OwnedInputs<float> in = in64.cast<float>();
     const OwnedCotangents<float> cot = random_cotangents(s, 404).cast<float>();
-    for (cuda::Kernels k : both_kernels) {
+    for (cuda::Kernels k : kernel_kinds) {
       OwnedOutputs<float> out(s);
       OwnedGradients<float> g(s);
       ASSERT_TRUE(cuda::forward_host(in.view(), out.view(), k).ok()) << c.what << name(k);

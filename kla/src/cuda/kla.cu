@@ -134,16 +134,18 @@ cudaError_t launch_forward(const Geometry& g, const detail::DeviceIn& in, const 
 }
 
 cudaError_t launch_backward(const Geometry& g, const detail::DeviceIn& in, const detail::DeviceCot& cot,
-                            const detail::DeviceGrad& grad, float* scratch, bool split, cudaStream_t st) {
+                            const detail::DeviceGrad& grad, float* scratch, Kernels kernels, cudaStream_t st) {
   using detail::Split;
-  if (split)
+  if (use_split(g, kernels))
     return launch(detail::backward_kernel<Split>, blocks(g), Split::threads, detail::BackwardShared<Split>::bytes(g),
                   st, in, cot, grad, g, scratch);
   WideGeometry w = wide_geometry(g);
   set_vector_staging(w, in, &cot);
+  const bool lean = kernels != Kernels::wide_previous;
   return with_slots_per_thread(w, [&](auto G) {
-    return launch(detail::wide_backward_kernel<decltype(G)::value>, blocks(w), detail::wide_threads,
-                  detail::WideBackwardShared<decltype(G)::value>::bytes(w), st, in, cot, grad, w, scratch);
+    constexpr int g_ = decltype(G)::value;
+    return launch(lean ? detail::wide_backward_kernel<g_, true> : detail::wide_backward_kernel<g_, false>, blocks(w),
+                  detail::wide_threads, detail::WideBackwardShared<g_>::bytes(w, lean), st, in, cot, grad, w, scratch);
   });
 }
 
@@ -195,7 +197,7 @@ scan::Status backward(const Inputs<float>& d_in, const Cotangents<float>& d_cot,
                                 d_grad.a_bar.data(), d_grad.p_bar.data(), data_or_null(d_grad.lam0),
                                 data_or_null(d_grad.eta0)};
   float* scratch = static_cast<float*>(d_scratch);
-  return status(launch_backward(g, device_in(d_in), cot, grad, scratch, use_split(g, kernels), st),
+  return status(launch_backward(g, device_in(d_in), cot, grad, scratch, kernels, st),
                 "backward launch");
 }
 

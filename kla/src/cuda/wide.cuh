@@ -135,34 +135,54 @@ struct WideStaged {
   }
 };
 
+/// Starts an asynchronous copy (cp.async) of Bytes (4 or 16) bytes from src to the shared dst,
+/// or of zeros when !ok (src is then not read).
+template <int Bytes>
+__device__ __forceinline__ void copy_async(float* dst, const float* src, bool ok) {
+  const unsigned to = unsigned(__cvta_generic_to_shared(dst)), n = ok ? Bytes : 0;
+  if constexpr (Bytes == 16)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(to), "l"(src), "r"(n) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(to), "l"(src), "r"(n) : "memory");
+}
+
 /// Starts copying rows t0 … t0 + R − 1 (of this batch entry), columns c0 … c0 + 2^log_w − 1 of
 /// a row-major tensor with rows of `row_len` floats into dst [R][2^log_w]: zeros past `rows`
 /// rows, past `cols` columns and for a null src (`dummy`, a valid address, stands in for it).
 /// 16-byte copies when `vec` (row_len, c0, cols multiples of 4, src 16-byte aligned).
-template <int R>
-__device__ inline void stage_tile(float* dst, const float* src, const float* dummy, long long row0, long long rows,
-                                  int row_len, int c0, int cols, int log_w, bool vec) {
-  const int log_v = vec ? 2 : 0, bytes = 4 << log_v;
+template <int R, int Bytes>
+__device__ inline void stage_tile_by(float* dst, const float* src, const float* dummy, long long row0, long long rows,
+                                     int row_len, int c0, int cols, int log_w) {
+  constexpr int log_v = Bytes == 16 ? 2 : 0;
   const int log_n = log_w - log_v;  // copies per row: 2^log_n
+#pragma unroll 1  // a thread makes one or two copies of a tile: unrolling only grows the code
   for (int i = int(threadIdx.x); i < R << log_n; i += wide_threads) {
     const int t = i >> log_n, c = (i & ((1 << log_n) - 1)) << log_v;
     const bool ok = src && t < rows && c < cols;
-    const float* from = ok ? src + (row0 + t) * row_len + c0 + c : dummy;
-    __pipeline_memcpy_async(dst + (t << log_w) + c, from, bytes, ok ? 0 : bytes);
+    copy_async<Bytes>(dst + (t << log_w) + c, ok ? src + (row0 + t) * row_len + c0 + c : dummy, ok);
   }
+}
+template <int R>
+__device__ inline void stage_tile(float* dst, const float* src, const float* dummy, long long row0, long long rows,
+                                  int row_len, int c0, int cols, int log_w, bool vec) {
+  if (vec)
+    stage_tile_by<R, 16>(dst, src, dummy, row0, rows, row_len, c0, cols, log_w);
+  else
+    stage_tile_by<R, 4>(dst, src, dummy, row0, rows, row_len, c0, cols, log_w);
 }
 
 /// Starts copying round r's tokens of block (b, tile) into st (and, when cot is given, the
-/// cotangents of y and y_var).
+/// cotangents of y and y_var); the queries only when `queries` (passes that only step the states
+/// forward do not read them).
 template <int R>
 __device__ inline void stage_round(const WideStaged& st, const DeviceIn& in, const DeviceCot* cot,
-                                   const WideGeometry& g, int b, int tile, long long r) {
+                                   const WideGeometry& g, int b, int tile, long long r, bool queries = true) {
   const long long t0 = r * R, row0 = std::int64_t(b) * g.L + t0, rows = g.L - t0;
   const int m0 = tile * g.mt;
   stage_tile<R>(st.lv, in.lam_v, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
   stage_tile<R>(st.v, in.v, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
   stage_tile<R>(st.k, in.k, in.k, row0, rows, g.S, 0, g.S, g.log_sp, g.vec_key);
-  stage_tile<R>(st.q, in.q, in.k, row0, rows, g.S, 0, g.S, g.log_sp, g.vec_key);
+  if (queries) stage_tile<R>(st.q, in.q, in.k, row0, rows, g.S, 0, g.S, g.log_sp, g.vec_key);
   if (cot) {
     stage_tile<R>(st.cy, cot->y, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
     stage_tile<R>(st.cy_var, cot->y_var, in.lam_v, row0, rows, g.M, m0, g.M - m0, g.log_mt, g.vec_chan);
@@ -186,11 +206,12 @@ __device__ __forceinline__ WideToken<G> read_token(const WideStaged& st, const W
   return tk;
 }
 
-/// Slot i's update at token tk: λ, η ← the state after it.
+/// Slot i's update at token tk: λ, η ← the state after it; returns the step's 1/D.
 template <int G>
-__device__ __forceinline__ void step_slot(const SlotGroup<G>& s, const WideToken<G>& tk, int i, float& lam,
-                                          float& eta) {
-  kla::detail::step(s.par[i], kla::detail::observation_precision(tk.lv, tk.k[i]), tk.lv * tk.v * tk.k[i], lam, eta);
+__device__ __forceinline__ float step_slot(const SlotGroup<G>& s, const WideToken<G>& tk, int i, float& lam,
+                                           float& eta) {
+  return kla::detail::step_keeping_reciprocal(s.par[i], kla::detail::observation_precision(tk.lv, tk.k[i]),
+                                              tk.lv * tk.v * tk.k[i], lam, eta);
 }
 
 /// Per-thread pairs of each token of a round, to be summed over a channel's threads: pair (kk, u,
@@ -326,23 +347,33 @@ __host__ __device__ inline std::size_t wide_scratch_per_block(const WideGeometry
 
 /// Shared memory of the wide backward: per-token terms (k̄ and q̄ [R][threads·G] each; v̄, Λv̄
 /// pairs as ChannelTerms), then the staged rounds (16-byte aligned: an even number of pairs).
+/// The lean backward's forward passes stage rounds of RA tokens (no cotangents, no queries) over
+/// the same memory from its start: they never run while the adjoint rounds use it.
 template <int G>
 struct WideBackwardShared {
-  static constexpr int R = WideRounds<G>::backward;
+  // RA = 2R: with 4R the two unrolled forward passes pushed the kernel past 255 registers (spills
+  // in the span pass and the adjoint rounds); with 2R the only spills are outside the token loops.
+  static constexpr int R = WideRounds<G>::backward, RA = 2 * R;
+  static_assert(RA % R == 0 && (rounds_per_checkpoint * R) % RA == 0, "checkpoints and spans start RA-rounds");
   static constexpr std::size_t slot_bytes = R * wide_threads * G * sizeof(float);
   __host__ __device__ static std::size_t chan_bytes(const WideGeometry& g) {
     return (ChannelTerms::pairs(g, R) + 1) / 2 * 2 * sizeof(float2);
   }
-  __host__ __device__ static std::size_t bytes(const WideGeometry& g) {
-    return 2 * slot_bytes + chan_bytes(g) + 2 * WideStaged::floats(g, R, true) * sizeof(float);
+  __host__ __device__ static std::size_t bytes(const WideGeometry& g, bool lean) {
+    const std::size_t adjoint = 2 * slot_bytes + chan_bytes(g) + 2 * WideStaged::floats(g, R, true) * sizeof(float);
+    const std::size_t forward = 2 * WideStaged::floats(g, RA, false) * sizeof(float);
+    return lean && forward > adjoint ? forward : adjoint;
   }
 };
 
 /// Backward of the n tokens of the staged round st, from the states (lam, eta) before it:
 /// (lam_bar, eta_bar) go from the adjoints of the states after the round (its last readout
 /// excluded) to those of the states before it; ā, p̄ terms are added to a_sum, p_sum and each
-/// token's gradient terms left in the shared buffers.
-template <int G, int R>
+/// token's gradient terms left in the shared buffers. Lean: the adjoint in factored form
+/// (step_adjoint_from, ChannelTokenGrads: the token gradients summed over the G slots), reusing
+/// each step's reciprocal 1/D from the recompute when G ≤ 4 (with 8 slots a thread the R·G more
+/// registers spill); otherwise a9b6b93's arithmetic.
+template <int G, int R, bool Lean>
 __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeometry& g, const SlotGroup<G>& s, int n,
                                            const float (&lam)[G], const float (&eta)[G], float (&lam_bar)[G],
                                            float (&eta_bar)[G], float (&a_sum)[G], float (&p_sum)[G],
@@ -350,6 +381,8 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
   const int tid = int(threadIdx.x), token_pairs = g.tpc * g.chan_stride;
   float2* const own = chan_terms + ChannelTerms::own(g);
   float sl[R + 1][G], se[R + 1][G];  // the round's states: index kk = before its kk-th token
+  constexpr bool keep = Lean && G <= 4;
+  float sg[keep ? R : 1][G];         // keep: 1/D of token kk's step
 #pragma unroll
   for (int i = 0; i < G; ++i) sl[0][i] = lam[i], se[0][i] = eta[i];
   for_tokens<R>(n, [&](int kk) {
@@ -358,27 +391,43 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
     for (int i = 0; i < G; ++i) {
       sl[kk + 1][i] = sl[kk][i];
       se[kk + 1][i] = se[kk][i];
-      step_slot(s, tk, i, sl[kk + 1][i], se[kk + 1][i]);
+      const float rcp = step_slot(s, tk, i, sl[kk + 1][i], se[kk + 1][i]);
+      if constexpr (keep) sg[kk][i] = rcp;
     }
   });
   for_tokens_reverse<R>(n, [&](int kk) {
     const WideToken<G> tk = read_token(st, g, s, kk);
     const float gy = st.cy[(kk << g.log_mt) + s.ml], gy_var = st.cy_var[(kk << g.log_mt) + s.ml];
-    float v_sum = 0.f, lv_sum = 0.f, kb[G], qb[G];
+    float kb[G], qb[G];
+    // Per slot, the readout at token kk completes the adjoints of the state after it; then back
+    // through its update.
+    if constexpr (Lean) {
+      kla::detail::ChannelTokenGrads<float> cg{tk.lv, tk.lv * tk.v};
 #pragma unroll
-    for (int i = 0; i < G; ++i) {
-      // The readout at token kk completes the adjoints of the state after it; then back through its update.
-      qb[i] = kla::detail::readout_adjoint(tk.q[i], sl[kk + 1][i], se[kk + 1][i], gy, gy_var, lam_bar[i], eta_bar[i]);
-      float phi_bar, r_bar;
-      kla::detail::step_adjoint(s.par[i], sl[kk][i], se[kk][i], lam_bar[i], eta_bar[i], a_sum[i], p_sum[i], phi_bar,
-                                r_bar);
-      const kla::detail::TokenGrads<float> tg = kla::detail::token_grads(tk.v, tk.lv, tk.k[i], phi_bar, r_bar);
-      v_sum += tg.v;
-      lv_sum += tg.lam_v;
-      kb[i] = tg.k;
+      for (int i = 0; i < G; ++i) {
+        qb[i] = kla::detail::readout_adjoint(tk.q[i], sl[kk + 1][i], se[kk + 1][i], gy, gy_var, lam_bar[i], eta_bar[i]);
+        const float phi_bar = lam_bar[i], r_bar = eta_bar[i];
+        const float rcp = keep ? sg[keep ? kk : 0][i] : kla::detail::step_reciprocal(s.par[i], sl[kk][i]);
+        kla::detail::step_adjoint_from(s.par[i], sl[kk][i], rcp, se[kk][i], lam_bar[i], eta_bar[i], a_sum[i], p_sum[i]);
+        kb[i] = cg.add_slot(tk.k[i], phi_bar, r_bar);
+      }
+      own[kk * token_pairs] = make_float2(cg.v_bar, cg.lam_v_bar(tk.v));
+    } else {
+      float v_sum = 0.f, lv_sum = 0.f;
+#pragma unroll
+      for (int i = 0; i < G; ++i) {
+        qb[i] = kla::detail::readout_adjoint(tk.q[i], sl[kk + 1][i], se[kk + 1][i], gy, gy_var, lam_bar[i], eta_bar[i]);
+        float phi_bar, r_bar;
+        kla::detail::step_adjoint(s.par[i], sl[kk][i], se[kk][i], lam_bar[i], eta_bar[i], a_sum[i], p_sum[i], phi_bar,
+                                  r_bar);
+        const kla::detail::TokenGrads<float> tg = kla::detail::token_grads(tk.v, tk.lv, tk.k[i], phi_bar, r_bar);
+        v_sum += tg.v;
+        lv_sum += tg.lam_v;
+        kb[i] = tg.k;
+      }
+      own[kk * token_pairs] = make_float2(v_sum, lv_sum);
     }
     // Padding slots and channels computed on zeros: their terms are zero.
-    own[kk * token_pairs] = make_float2(v_sum, lv_sum);
     store_slots<G>(k_terms + (kk * wide_threads + tid) * G, kb);
     store_slots<G>(q_terms + (kk * wide_threads + tid) * G, qb);
   });
@@ -386,9 +435,14 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
 
 /// Backward; grad.k, grad.q, grad.a_bar, grad.p_bar must be zero on entry (summed with atomics
 /// across blocks). `scratch`: blocks · wide_scratch_per_block floats, 16-byte aligned.
-template <int G>
-__global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) wide_backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad,
-                                                                     WideGeometry g, float* scratch) {
+/// Lean (the default; !Lean is a9b6b93's backward, kept to be measured against it): the round
+/// adjoints of wide_round_adjoints<Lean>, and the two forward passes (checkpoint sweep, span)
+/// go in rounds of RA = 2R tokens (half the barriers and staging calls), step no token
+/// whose state nothing reads (the sweep stops at the last checkpoint, a span pass at its last
+/// round start) and do not stage the queries.
+template <int G, bool Lean>
+__global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
+    wide_backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad, WideGeometry g, float* scratch) {
   using Shared = WideBackwardShared<G>;
   constexpr int R = Shared::R;
   extern __shared__ __align__(16) unsigned char shared_raw[];
@@ -426,11 +480,43 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) 
       for (int i = 0; i < G; ++i) step_slot(s, tk, i, lam[i], eta[i]);
     });
   };
+  // Lean: steps (lam, eta) from token R·r_begin to R·r_end (r_begin a checkpoint's round), in
+  // rounds of RA tokens staged over the start of shared memory, calling save_at(r) with the
+  // states before each round r of R tokens on the way (not at r_end).
+  auto forward_pass = [&](long long r_begin, long long r_end, auto&& save_at) {
+    constexpr int RA = Shared::RA;
+    float* const staged_a = reinterpret_cast<float*>(shared_raw);
+    const long long t_end = r_end * R;
+    pipelined_rounds(
+        r_begin * R / RA, round_count((r_end - r_begin) * R, RA), 1,
+        [&](int which, long long a) {
+          stage_round<RA>(WideStaged::carve(staged_a, g, RA, false, which), in, nullptr, g, s.b, s.tile, a, false);
+        },
+        [&](int which, long long a) {
+          const WideStaged st = WideStaged::carve(staged_a, g, RA, false, which);
+          const long long left = t_end - a * RA;
+          for_tokens<RA>(left < RA ? int(left) : RA, [&](int kk) {
+            if (kk % R == 0) save_at((a * RA + kk) / R);
+            const WideToken<G> tk = read_token(st, g, s, kk);
+#pragma unroll
+            for (int i = 0; i < G; ++i) step_slot(s, tk, i, lam[i], eta[i]);
+          });
+        });
+  };
   // Forward sweep: the states at each checkpoint's first round.
-  pipelined_rounds(0, rounds, 1, stage(nullptr), [&](int which, long long r) {
-    if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * states);
-    advance(which, r);
-  });
+  if constexpr (Lean) {
+    if (checkpoints > 0) {
+      forward_pass(0, (checkpoints - 1) * rounds_per_checkpoint, [&](long long r) {
+        if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * states);
+      });
+      save(ck + (checkpoints - 1) * states);
+    }
+  } else {
+    pipelined_rounds(0, rounds, 1, stage(nullptr), [&](int which, long long r) {
+      if (r % rounds_per_checkpoint == 0) save(ck + (r / rounds_per_checkpoint) * states);
+      advance(which, r);
+    });
+  }
   float lam_bar[G], eta_bar[G], a_sum[G], p_sum[G];
 #pragma unroll
   for (int i = 0; i < G; ++i) {
@@ -443,14 +529,19 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks) 
     const long long n_rounds = r0 + rounds_per_checkpoint < rounds ? rounds_per_checkpoint : rounds - r0;
     // Round starts of this span, from its checkpoint.
     load(ck + cp * states);
-    pipelined_rounds(r0, n_rounds, 1, stage(nullptr), [&](int which, long long r) {
-      save(span + (r - r0) * states);
-      advance(which, r);
-    });
+    if constexpr (Lean) {
+      forward_pass(r0, r0 + n_rounds - 1, [&](long long r) { save(span + (r - r0) * states); });
+      save(span + (n_rounds - 1) * states);
+    } else {
+      pipelined_rounds(r0, n_rounds, 1, stage(nullptr), [&](int which, long long r) {
+        save(span + (r - r0) * states);
+        advance(which, r);
+      });
+    }
     pipelined_rounds(r0 + n_rounds - 1, n_rounds, -1, stage(&cot), [&](int which, long long r) {
       load(span + (r - r0) * states);
-      wide_round_adjoints<G, R>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R), lam,
-                                eta, lam_bar, eta_bar, a_sum, p_sum, chan_terms, k_terms, q_terms);
+      wide_round_adjoints<G, R, Lean>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R),
+                                      lam, eta, lam_bar, eta_bar, a_sum, p_sum, chan_terms, k_terms, q_terms);
       __syncthreads();
       write_channel_sums<R>(chan_terms, grad.v, grad.lam_v, g, s.b, s.tile, r);
       add_slot_sums<R>(k_terms, q_terms, grad.k, grad.q, g, s.b, r);

@@ -35,8 +35,10 @@ namespace kalmanscan::kla::cuda {
 inline constexpr std::size_t max_slots = 128;
 
 /// Which kernels run (above): `automatic` picks `wide` when the shape has enough blocks to fill
-/// the GPU, else `split`. Both give the same results; tests force each.
-enum class Kernels { automatic, wide, split };
+/// the GPU, else `split`. Both give the same results; tests force each. `wide_previous`: the wide
+/// kernels with the backward of commit a9b6b93 (three forward steps per token, its adjoint
+/// arithmetic), kept only to be measured against the current one in the same run.
+enum class Kernels { automatic, wide, split, wide_previous };
 
 /// Forward pass on device tensors: writes y, y_var and, when given, lam_T, eta_T.
 scan::Status forward(const Inputs<float>& d_in, const Outputs<float>& d_out, void* stream,
