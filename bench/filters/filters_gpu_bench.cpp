@@ -16,16 +16,16 @@
 //                 the timing (CUDA events, median of repetitions) covers everything a call does:
 //                 scratch allocation (stream-ordered), element construction, scans, output, the
 //                 failure flag's read-back and synchronisation.
-// --group-latency: ends with the group path's latency for n = 12, 20, 32 at T = 1 … 10⁴ (group_latency).
+// --group-latency: ends with the group path's latency for n = 12, 20, 32 at T = 1 … 10⁴, warm, and
+// for n = 20 cold (group_latency).
 // --sizes: the state sizes to run (default 20,2,4,6,12; 20 runs at T = 1000 only); --chunks:
 // the fast paths' steps per thread to time, 0 for the default (default: 0 only; each gets rows
 // "cuda_fast/K"). CPU baselines run up to --cpu-cap steps (default 10⁶). --min-steps: the first T
-// (default 10³); --reps: GPU repetitions per timing (default 10, 3 at T ≥ 10⁶). --variants: the
-// fast-path variants to time one after another in the same run (default "base" only), each a set
-// of letters naming gpu::DeviceOptions flags — f fast_float_chunks, v fast_vector_io,
-// r fast_register_scan, o fast_one_solve, d fast_reciprocal_pivots — and p: the device's memory pool keeps freed memory (release threshold at
-// its maximum, reset to 0 after the rows; shows what the calls' stream-ordered allocations cost);
-// "base" is none. Rows "cuda_fast+LETTERS". Accuracy: normwise
+// (default 10³); --reps: GPU repetitions per timing (default 10, 3 at T ≥ 10⁶). --variants: what to
+// time one after another in the same run (default "warm" only): warm — the library's workspace
+// pool keeps the memory of the previous call (what repeated calls cost); cold — the pool is
+// emptied (gpu::release_cached_memory) before every call, so each allocates its workspace afresh
+// (rows "+cold"; the release is inside the timing). Accuracy: normwise
 // error of the smoothed (and filtered) means against double — the sequential double filter where it ran, else the
 // GPU double result — for the float GPU results and the float sequential filter.
 #include <cuda_runtime.h>
@@ -36,7 +36,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -65,6 +64,14 @@ void check(const kalmanscan::scan::Status& s, std::size_t failed, std::size_t st
   if (failed != steps) throw std::runtime_error("breakdown at step " + std::to_string(failed));
 }
 
+
+/// Empties the library's workspace pool (the `cold` variant); exits when that fails.
+void release() {
+  if (const kalmanscan::scan::Status s = kgpu::release_cached_memory(); !s.ok()) {
+    std::fprintf(stderr, "release_cached_memory: %s\n", s.message.c_str());
+    std::exit(1);
+  }
+}
 
 /// Wall time (ms) of one run of f().
 template <class F>
@@ -198,44 +205,11 @@ struct Options {
   std::vector<int> sizes{20, 2, 4, 6, 12};
   std::vector<std::size_t> chunks{0};  ///< the fast paths' steps per thread (0: default)
   bool group_latency = false;          ///< end with group_latency()
-  std::vector<std::string> variants{"base"};  ///< fast-path variants (letters, see the header)
+  std::vector<std::string> variants{"warm"};  ///< warm / cold workspace pool (see the header)
 };
 
-/// The device's default memory pool keeps freed memory (release threshold at its maximum) while
-/// alive; restores the library's default (0: memory returned at each synchronisation) after.
-struct KeptPool {
-  cudaMemPool_t pool{};
-  explicit KeptPool(bool keep) {
-    if (!keep) return;
-    int device = 0;
-    KS_BENCH_CHECK_CUDA(cudaGetDevice(&device));
-    KS_BENCH_CHECK_CUDA(cudaDeviceGetDefaultMemPool(&pool, device));
-    std::uint64_t v = UINT64_MAX;
-    KS_BENCH_CHECK_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &v));
-  }
-  KeptPool(const KeptPool&) = delete;
-  ~KeptPool() {
-    if (!pool) return;
-    std::uint64_t v = 0;
-    cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &v);
-    cudaMemPoolTrimTo(pool, 0);
-  }
-};
-
-/// DeviceOptions of a variant's letters (see the header); throws on an unknown letter.
-kgpu::DeviceOptions variant_options(const std::string& v, bool mixed, std::size_t chunk) {
-  kgpu::DeviceOptions o{.mixed = mixed, .fast_chunk = chunk};
-  if (v == "base") return o;
-  for (char l : v) {
-    if (l == 'f') o.fast_float_chunks = true;
-    else if (l == 'v') o.fast_vector_io = true;
-    else if (l == 'r') o.fast_register_scan = true;
-    else if (l == 'o') o.fast_one_solve = true;
-    else if (l == 'd') o.fast_reciprocal_pivots = true;
-    else if (l != 'p') throw std::invalid_argument("unknown variant letter in " + v);
-  }
-  return o;
-}
+/// Whether a --variants name is known (see the header).
+bool known_variant(const std::string& v) { return v == "warm" || v == "cold"; }
 
 /// "a,b,c" as numbers.
 template <class U>
@@ -295,11 +269,15 @@ void run_config(int n, std::size_t steps, const Options& opt) {
   auto gpu_rows = [&]<class T>(const char* prec, std::string impl, bool mixed, int fi, std::size_t chunk,
                                 const std::string& variant) {
     GpuRun<T> g(in, steps);
-    const kgpu::DeviceOptions o = variant_options(variant, mixed, chunk);
-    const KeptPool kept(variant.find('p') != std::string::npos);
+    const kgpu::DeviceOptions o{.mixed = mixed, .fast_chunk = chunk};
+    const bool cold = variant == "cold";
     const int reps = opt.reps ? opt.reps : reps_for(steps);
-    const double f_ms = median_gpu_ms(reps, [&] { g.filter(o); });
+    const double f_ms = median_gpu_ms(reps, [&] {
+      if (cold) release();
+      g.filter(o);
+    });
     const double fs_ms = median_gpu_ms(reps, [&] {
+      if (cold) release();
       g.filter(o);
       g.smooth(o);
     });
@@ -312,7 +290,7 @@ void run_config(int n, std::size_t steps, const Options& opt) {
       ef = normwise(f, ref_f), es = normwise(s, ref_s);
     }
     if (chunk) impl.append("/").append(std::to_string(chunk));
-    if (variant != "base") impl.append("+").append(variant);
+    if (cold) impl.append("+cold");
     print({n, m, steps, prec, "filter", impl.c_str(), f_ms, seq_ms[fi][0] / f_ms, ef, none});
     print({n, m, steps, prec, "filter+smoother", impl.c_str(), fs_ms, seq_ms[fi][1] / fs_ms, ef, es});
   };
@@ -326,7 +304,7 @@ void run_config(int n, std::size_t steps, const Options& opt) {
   // The double rows come first: without CPU rows, the first double run is the reference.
   for (const std::string& v : opt.variants)
     for (std::size_t chunk : opt.chunks) {
-      if ((chunk || v != "base") && !kgpu::fast_path<float>(n, false)) continue;
+      if (chunk && !kgpu::fast_path<float>(n, false)) continue;
       guarded([&] { gpu_rows.template operator()<double>("double", impl_of<double>(n, false), false, 0, chunk, v); },
               "double");
       guarded([&] { gpu_rows.template operator()<float>("float", impl_of<float>(n, false), false, 1, chunk, v); },
@@ -338,25 +316,27 @@ void run_config(int n, std::size_t steps, const Options& opt) {
 
 /// The group path's latency in double: filter and filter + smoother for state sizes 12, 20, 32
 /// (measurement n/2) at T = 1 … 10⁴ (what a call costs before it has parallel work, and how it
-/// grows), then n = 20 again with the device's memory pool keeping freed memory (release
-/// threshold at its maximum; the library leaves the default of returning it at each
-/// synchronisation), which shows what the call's stream-ordered allocations cost.
+/// grows), then n = 20 again with the workspace pool emptied before every call (what the call's
+/// allocations cost when the pool holds nothing).
 void group_latency() {
   std::printf("group path latency, double, ms (median of 20): n, T, filter, filter+smoother\n");
-  auto row = [](int n, std::size_t steps) {
+  auto row = [](int n, std::size_t steps, bool cold) {
     GpuRun<double> g(inputs_of(bench::model_of_size(n), steps), steps);
-    const double f = median_gpu_ms(20, [&] { g.filter({}); });
+    const double f = median_gpu_ms(20, [&] {
+      if (cold) release();
+      g.filter({});
+    });
     const double fs = median_gpu_ms(20, [&] {
+      if (cold) release();
       g.filter({});
       g.smooth({});
     });
     std::printf("%3d %6zu %9.3f %9.3f\n", n, steps, f, fs);
   };
   for (int n : {12, 20, 32})
-    for (std::size_t steps : {1, 10, 100, 1000, 10000}) row(n, steps);
-  const KeptPool kept(true);
-  std::printf("the same with the memory pool keeping freed memory:\n");
-  for (std::size_t steps : {1, 1000}) row(20, steps);
+    for (std::size_t steps : {1, 10, 100, 1000, 10000}) row(n, steps, false);
+  std::printf("the same with the workspace pool emptied before every call (cold):\n");
+  for (std::size_t steps : {1, 1000}) row(20, steps, true);
 }
 
 }  // namespace
@@ -379,12 +359,11 @@ int main(int argc, char** argv) {
         opt.variants.emplace_back(s, e ? e : s + std::strlen(s));
         s = e ? e + 1 : s + std::strlen(s);
       }
-      try {
-        for (const std::string& v : opt.variants) variant_options(v, false, 0);  // reject unknown letters now
-      } catch (const std::invalid_argument& e) {
-        std::fprintf(stderr, "%s (letters: f, v, r, o, d, p; or base)\n", e.what());
-        return 2;
-      }
+      for (const std::string& v : opt.variants)
+        if (!known_variant(v)) {
+          std::fprintf(stderr, "unknown variant %s (warm or cold)\n", v.c_str());
+          return 2;
+        }
     } else if (!std::strcmp(argv[i], "--max-steps") && i + 1 < argc) {
       opt.max_steps = std::strtoull(argv[++i], nullptr, 10);
     } else if (!std::strcmp(argv[i], "--max-steps-12") && i + 1 < argc) {

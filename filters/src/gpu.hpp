@@ -8,6 +8,8 @@
 // KALMANSCAN_CUDA_FULL_INSTANTIATIONS); every other n (and the variants not
 // compiled) on the group path (one thread block per element combine, n chosen at run time;
 // cuda/group_run.cuh).
+// Workspace: every call's device scratch comes from the library's own memory pool, which keeps
+// it for the next call (release_cached_memory() returns it).
 //
 // Layout: arrays are dense in n (row-major n × n matrices, n-vectors), one entry per local
 // step. `into` holds the transition into step t (t = 0: from the carry, unused for a fresh
@@ -57,18 +59,32 @@ struct DeviceOptions {
                           ///< paths build and scan chunk elements in double either way)
   void* stream = nullptr; ///< cudaStream_t (null: the default stream)
   std::size_t fast_chunk = 0;  ///< fast paths: steps per thread (0: chosen by the length; for benchmarks)
-  // Fast-path variants under measurement (issue 3; off = the default code, docs/BENCHMARKS.md):
-  bool fast_float_chunks = false;  ///< float arithmetic (not mixed): the chunks' elements and their scan
-                                   ///< (phases 1–2) in float too, instead of double
-  bool fast_vector_io = false;     ///< steps' rows (ψ, means, covariances) read and written by 16-byte
-                                   ///< vector accesses where their length and the arrays' alignment allow
-  bool fast_register_scan = false; ///< the filter's scan over chunk elements with FilterOp's solves in
-                                   ///< registers (fast::RegisterSolver) instead of local memory
-  bool fast_one_solve = false;     ///< phase 1 of the filter with one LU per step instead of two
-                                   ///< (fast::ChunkFilter's OneSolve)
-  bool fast_reciprocal_pivots = false;  ///< the smoother's steps' LDLᵀ solves with one division per
-                                        ///< pivot (scan::ldlt_solve's Reciprocal)
 };
+
+/// Float arithmetic on the fast paths builds and scans the chunks' elements in float from this
+/// many steps on, in double below (cuda/fast_io.cuh: with_chunk_arithmetic). Measured on the H200
+/// (docs/BENCHMARKS.md, session 4, call 1; error = normwise distance of the means from double):
+/// float elements cut filter + smoother at state 4 by 10 % at T = 10⁶ and 24 % at 10⁷, but only
+/// 4 % (0.03 ms) at 10⁴, and they cost accuracy on short logs — the smoothed means of a float run
+/// were 2.0× (state 2, 2.44e-7 vs 1.20e-7), 1.75× (4) and 1.7× (6) the float sequential
+/// filter's error at T = 10⁴, the filtered means 4.3× at 10³ — against 1.35–1.4× at 10⁵ and
+/// ≤ 1.25× at 10⁶–10⁷. The issue's bound is 2×: 10⁵ is the shortest measured length that keeps
+/// it at every state size with margin.
+inline constexpr std::size_t float_chunks_min_steps = 100000;
+
+/// Memory held by the library's workspace pool on the current device (cuda/device_buffers.cuh):
+/// reserved from the driver, and in use by allocations not yet freed (0 between calls).
+struct PoolMemory {
+  std::size_t reserved = 0, used = 0;
+};
+
+/// Returns the workspace memory that the library's pools cache between calls (every device's
+/// pool trimmed to 0) to the driver. The next call allocates afresh (its cost: the benchmark's
+/// `cold` rows). Call it with no call of the library in flight on any stream.
+scan::Status release_cached_memory();
+
+/// The current device's pool's memory (zeros where it cannot be read).
+PoolMemory pool_memory();
 
 /// The largest state size with a GPU path.
 inline constexpr int max_state_size = 32;

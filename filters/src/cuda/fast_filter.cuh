@@ -1,10 +1,11 @@
 // The fast paths' parallel filter (state sizes 2, 4, 6): chunk-sequential in three phases.
-//  1. Each thread runs the affine filter of fast_steps.cuh over its chunk of steps, giving the
-//     chunk's filtering element (the first chunk's starts from the prior or the carry: A = 0),
-//     in ChunkArithmetic (double) whatever the storage (float for float arithmetic with
-//     DeviceOptions::fast_float_chunks: W below).
-//  2. A scan over the chunks' elements (in W, as phase 1): the prefix up to chunk c − 1
-//     has A = 0, b = the filtered mean and C = the covariance at the last step before chunk c.
+//  1. Each thread runs the affine filter of fast_steps.cuh over its chunk of steps (one solve per
+//     step), giving the chunk's filtering element (the first chunk's starts from the prior or the
+//     carry: A = 0), in ChunkArithmetic (double), or in float for float steps on long logs
+//     (fast_io.cuh: with_chunk_arithmetic; W below).
+//  2. A scan over the chunks' elements (in W, as phase 1; FilterOp's solves in registers,
+//     fast_steps.cuh: RegisterSolver): the prefix up to chunk c − 1 has A = 0, b = the filtered
+//     mean and C = the covariance at the last step before chunk c.
 //  3. Each thread filters its chunk sequentially from that state, writing every step.
 // Element work is done once per step, in registers; the scan is over steps / chunk elements.
 #pragma once
@@ -14,23 +15,23 @@
 
 namespace kalmanscan::filters::gpu::fast {
 
-template <class C, int N, bool Affine, bool OneSolve, class S>
-__device__ void update_at(ChunkFilter<C, N, Affine, OneSolve>& f, const FilterProblem<S>& p, std::size_t t, bool vec) {
+template <class C, int N, bool Affine, class S>
+__device__ void update_at(ChunkFilter<C, N, Affine>& f, const FilterProblem<S>& p, std::size_t t, bool vec) {
   f.update(load_mat<C, N>(p.Psi + (p.Psi_invariant ? 0 : t) * N * N, vec), load_vec<C, N>(p.psi + t * N, vec));
 }
-template <class C, int N, bool Affine, bool OneSolve, class S>
-__device__ void step_at(ChunkFilter<C, N, Affine, OneSolve>& f, const FilterProblem<S>& p, std::size_t t, bool vec) {
+template <class C, int N, bool Affine, class S>
+__device__ void step_at(ChunkFilter<C, N, Affine>& f, const FilterProblem<S>& p, std::size_t t, bool vec) {
   const Transition<C, N, S> tr(p.into, t);
   f.predict(tr.F, tr.Q, tr.c);
   update_at(f, p, t, vec);
 }
 
-/// Phase 1: the filtering element of each chunk, in W (OneSolve: see ChunkFilter).
-template <class S, class W, int N, bool OneSolve>
+/// Phase 1: the filtering element of each chunk, in W.
+template <class S, class W, int N>
 __global__ void filter_chunk_elements(FilterProblem<S> p, Chunks ch, elements::FilterElement<W, N>* out) {
   const std::size_t c = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= ch.count) return;
-  ChunkFilter<W, N, true, OneSolve> f;
+  ChunkFilter<W, N, true> f;
   std::size_t t = ch.begin(c);
   if (c > 0) {
     f.start_unknown();
@@ -78,17 +79,12 @@ __global__ void filter_chunks(FilterProblem<S> p, Chunks ch, const elements::Fil
 template <class S, class C, int N>
 cudaError_t filter(const FilterProblem<S>& p, S* m, S* P, unsigned long long* failed, const DeviceOptions& o,
                    cudaStream_t s) {
-  const bool vec = o.fast_vector_io && aligned16(p.psi, p.Psi_invariant ? nullptr : p.Psi, m, P);
-  return with_chunk_arithmetic<C>(o, [&](auto w) {
+  const bool vec = aligned16(p.psi, p.Psi_invariant ? nullptr : p.Psi, m, P);
+  return with_chunk_arithmetic<C>(p.steps, [&](auto w) {
     using W = decltype(w);
-    // The variants of phases 1 and 2 give the same element type: phase 1 one solve per step or two,
-    // phase 2's operator with its solves in registers or in local memory.
-    const auto phase1 = o.fast_one_solve ? filter_chunk_elements<S, W, N, true> : filter_chunk_elements<S, W, N, false>;
-    auto run = [&](auto op) {
-      return run_phases<decltype(op)>(phase1, filter_chunks<S, C, W, N>, p, o.fast_chunk, vec, false, {m, P, failed}, s);
-    };
-    if (o.fast_register_scan) return run(elements::FilterOp<W, N, RegisterSolver>{});
-    return run(elements::FilterOp<W, N>{});
+    return run_phases<elements::FilterOp<W, N, RegisterSolver>>(filter_chunk_elements<S, W, N>,
+                                                                 filter_chunks<S, C, W, N>, p, o.fast_chunk, vec,
+                                                                 false, {m, P, failed}, s);
   });
 }
 

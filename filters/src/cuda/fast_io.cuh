@@ -1,6 +1,6 @@
 // What the fast paths' filter (fast_filter.cuh) and smoother (fast_smooth.cuh) share: the split
 // of the steps into chunks of one thread each, loads of inputs in the storage type S into the
-// arithmetic type C (scalar, or 16-byte vectors: DeviceOptions::fast_vector_io), the store of a
+// arithmetic type C (by 16-byte vectors where the arrays' alignment allows, else scalar), the store of a
 // step's mean/covariance with the failure report, and the scan over the chunks' elements (arrays
 // in, arrays out).
 #pragma once
@@ -21,20 +21,22 @@ namespace kalmanscan::filters::gpu::fast {
 using elements::Mat;
 using elements::Vec;
 
-/// The arithmetic of the elements of whole chunks (phase 1) and of their scan (phase 2), whatever
-/// the storage: in double, the state at each chunk boundary is as accurate as double, and a float
-/// run's error is that of the float sequential filter over one chunk (phase 3), not that of a
-/// float scan. The cost is small: phase 2 runs over steps / chunk elements only.
+/// The arithmetic of the elements of whole chunks (phase 1) and of their scan (phase 2) where the
+/// steps are in double (double, and float storage with double arithmetic), and for float steps on
+/// logs shorter than float_chunks_min_steps: in double, the state at each chunk boundary is as
+/// accurate as double, and a float run's error is that of the float sequential filter over one
+/// chunk (phase 3), not that of a float scan. The cost is small: phase 2 runs over steps / chunk
+/// elements only.
 using ChunkArithmetic = double;
 
-/// run(W{}) with W the arithmetic of phases 1–2: ChunkArithmetic, or float where the steps are in
-/// float (C) and DeviceOptions::fast_float_chunks asks for it (halves the elements' size and
-/// their arithmetic's latency; the host emulation in tests/filters/fast_steps_test.cpp measures
-/// its float error at 1.2–1.4× the float sequential filter's, double elements' at 1.0×).
+/// run(W{}) with W the arithmetic of phases 1–2: float where the steps are in float (C) and the
+/// log has at least float_chunks_min_steps steps (halves the elements' size and their
+/// arithmetic's latency; the accuracy it costs, by length, is the constant's comment in gpu.hpp),
+/// ChunkArithmetic otherwise.
 template <class C, class Run>
-cudaError_t with_chunk_arithmetic(const DeviceOptions& o, Run run) {
+cudaError_t with_chunk_arithmetic(std::size_t steps, Run run) {
   if constexpr (std::is_same_v<C, float>)
-    if (o.fast_float_chunks) return run(float{});
+    if (steps >= float_chunks_min_steps) return run(float{});
   return run(ChunkArithmetic{});
 }
 

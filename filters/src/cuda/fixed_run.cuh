@@ -1,10 +1,9 @@
 // The fast paths (compiled state sizes N = 2, 4, 6) on device arrays: the chunk-sequential
 // three-phase filter (fast_filter.cuh) and smoother (fast_smooth.cuh). Inputs are read in the
 // storage type S, each step is computed in the arithmetic type C (C = double for S = float is
-// the mixed-precision variant), whole chunks' elements and their scan in double
-// (fast_io.cuh: ChunkArithmetic; in float with DeviceOptions::fast_float_chunks when C is float).
-// From the options: the steps per thread (fast_chunk, 0 for the default) and the variants.
-// Included by the .cu files only.
+// the mixed-precision variant), whole chunks' elements and their scan in double, or in float
+// for float steps on long logs (fast_io.cuh: with_chunk_arithmetic). From the options: the
+// steps per thread (fast_chunk, 0 for the default). Included by the .cu files only.
 #pragma once
 
 #include "fast_filter.cuh"
