@@ -233,8 +233,9 @@ void check_chunk_lengths(bool mixed, std::size_t steps, double tol) {
 
 // Vector loads and stores on device arrays that are 16-byte aligned (vector accesses) and that
 // start one float past a 256-byte boundary (the accesses must fall back to scalar ones; a
-// misaligned vector access fails the call): loads and stores only move values, so both equal the
-// results from the host wrapper's arrays (the library's own, aligned) bit for bit.
+// misaligned vector access fails the call), with Ψ per step and time-invariant (step 0's): loads
+// and stores only move values, so both equal the results from the host wrapper's arrays (the
+// library's own, aligned) bit for bit.
 TEST(Gpu, FastPathVectorIoAlignedAndMisaligned) {
   KALMANSCAN_REQUIRE_GPU();
   const std::size_t steps = 777;
@@ -244,45 +245,48 @@ TEST(Gpu, FastPathVectorIoAlignedAndMisaligned) {
   const int n = in.n;
   const std::size_t nn = std::size_t(n) * n;
   if (!gpu::fast_path<float>(n, false)) GTEST_SKIP() << "fast path not compiled";
-  std::vector<float> fm(steps * n), fc(steps * nn), sm(steps * n), sc(steps * nn);
-  std::size_t failed = 0;
-  gpu::FilterProblem<float> fp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, in.Psi.data(), in.psi.data(),
-                               in.m0.data(), in.P0.data(), false, false};
-  ASSERT_TRUE(gpu::filter<float>(n, fp, fm.data(), fc.data(), &failed, {}).ok());
-  gpu::SmoothProblem<float> sp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, fm.data(), fc.data()};
-  ASSERT_TRUE(gpu::smooth<float>(n, sp, sm.data(), sc.data(), &failed, {}).ok());
-  for (std::size_t offset : {0, 1}) {
-    SCOPED_TRACE("arrays " + std::to_string(offset) + " floats past an aligned allocation");
-    std::vector<float*> owned;
-    auto device = [&](std::size_t count, const float* host) {
-      float* d = nullptr;
-      EXPECT_EQ(cudaMalloc(&d, (count + 1) * sizeof(float)), cudaSuccess);
-      owned.push_back(d);
-      if (host) {
-        EXPECT_EQ(cudaMemcpy(d + offset, host, count * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
-      }
-      return d + offset;
-    };
-    fp.into = {device(nn, in.F.data()), device(nn, in.Q.data()), device(n, in.c.data()), true};
-    fp.Psi = device(steps * nn, in.Psi.data()), fp.psi = device(steps * n, in.psi.data());
-    fp.m = device(n, in.m0.data()), fp.P = device(nn, in.P0.data());
-    float *dfm = device(steps * n, nullptr), *dfc = device(steps * nn, nullptr);
-    float *dsm = device(steps * n, nullptr), *dsc = device(steps * nn, nullptr);
-    ASSERT_TRUE(gpu::filter_device<float>(n, fp, dfm, dfc, &failed).ok());
-    EXPECT_EQ(failed, steps);
-    sp.out = fp.into, sp.filtered_mean = dfm, sp.filtered_cov = dfc;
-    ASSERT_TRUE(gpu::smooth_device<float>(n, sp, dsm, dsc, &failed).ok());
-    EXPECT_EQ(failed, steps);
-    auto host = [](const float* d, std::size_t count) {
-      std::vector<float> h(count);
-      EXPECT_EQ(cudaMemcpy(h.data(), d, count * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
-      return h;
-    };
-    EXPECT_EQ(host(dfm, steps * n), fm);
-    EXPECT_EQ(host(dfc, steps * nn), fc);
-    EXPECT_EQ(host(dsm, steps * n), sm);
-    EXPECT_EQ(host(dsc, steps * nn), sc);
-    for (float* d : owned) cudaFree(d);
+  for (bool invariant_psi : {false, true}) {
+    std::vector<float> fm(steps * n), fc(steps * nn), sm(steps * n), sc(steps * nn);
+    std::size_t failed = 0;
+    gpu::FilterProblem<float> fp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, in.Psi.data(), in.psi.data(),
+                                 in.m0.data(), in.P0.data(), false, invariant_psi};
+    ASSERT_TRUE(gpu::filter<float>(n, fp, fm.data(), fc.data(), &failed, {}).ok());
+    gpu::SmoothProblem<float> sp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, fm.data(), fc.data()};
+    ASSERT_TRUE(gpu::smooth<float>(n, sp, sm.data(), sc.data(), &failed, {}).ok());
+    for (std::size_t offset : {0, 1}) {
+      SCOPED_TRACE("arrays " + std::to_string(offset) + " floats past an aligned allocation, invariant Ψ " +
+                   std::to_string(invariant_psi));
+      std::vector<float*> owned;
+      auto device = [&](std::size_t count, const float* host) {
+        float* d = nullptr;
+        EXPECT_EQ(cudaMalloc(&d, (count + 1) * sizeof(float)), cudaSuccess);
+        owned.push_back(d);
+        if (host) {
+          EXPECT_EQ(cudaMemcpy(d + offset, host, count * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+        }
+        return d + offset;
+      };
+      fp.into = {device(nn, in.F.data()), device(nn, in.Q.data()), device(n, in.c.data()), true};
+      fp.Psi = device((invariant_psi ? 1 : steps) * nn, in.Psi.data()), fp.psi = device(steps * n, in.psi.data());
+      fp.m = device(n, in.m0.data()), fp.P = device(nn, in.P0.data());
+      float *dfm = device(steps * n, nullptr), *dfc = device(steps * nn, nullptr);
+      float *dsm = device(steps * n, nullptr), *dsc = device(steps * nn, nullptr);
+      ASSERT_TRUE(gpu::filter_device<float>(n, fp, dfm, dfc, &failed).ok());
+      EXPECT_EQ(failed, steps);
+      sp.out = fp.into, sp.filtered_mean = dfm, sp.filtered_cov = dfc;
+      ASSERT_TRUE(gpu::smooth_device<float>(n, sp, dsm, dsc, &failed).ok());
+      EXPECT_EQ(failed, steps);
+      auto host = [](const float* d, std::size_t count) {
+        std::vector<float> h(count);
+        EXPECT_EQ(cudaMemcpy(h.data(), d, count * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+        return h;
+      };
+      EXPECT_EQ(host(dfm, steps * n), fm);
+      EXPECT_EQ(host(dfc, steps * nn), fc);
+      EXPECT_EQ(host(dsm, steps * n), sm);
+      EXPECT_EQ(host(dsc, steps * nn), sc);
+      for (float* d : owned) cudaFree(d);
+    }
   }
 }
 

@@ -79,7 +79,7 @@ __global__ void filter_chunks(FilterProblem<S> p, Chunks ch, const elements::Fil
 template <class S, class C, int N>
 cudaError_t filter(const FilterProblem<S>& p, S* m, S* P, unsigned long long* failed, const DeviceOptions& o,
                    cudaStream_t s) {
-  const bool vec = aligned16(p.psi, p.Psi_invariant ? nullptr : p.Psi, m, P);
+  const bool vec = aligned16(p.psi, p.Psi, m, P);  // Ψ is read by vectors when time-invariant too
   return with_chunk_arithmetic<C>(p.steps, [&](auto w) {
     using W = decltype(w);
     return run_phases<elements::FilterOp<W, N, RegisterSolver>>(filter_chunk_elements<S, W, N>,

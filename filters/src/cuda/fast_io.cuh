@@ -1,8 +1,8 @@
 // What the fast paths' filter (fast_filter.cuh) and smoother (fast_smooth.cuh) share: the split
 // of the steps into chunks of one thread each, loads of inputs in the storage type S into the
-// arithmetic type C (by 16-byte vectors where the arrays' alignment allows, else scalar), the store of a
-// step's mean/covariance with the failure report, and the scan over the chunks' elements (arrays
-// in, arrays out).
+// arithmetic type C (by 16-byte vectors where the arrays' alignment allows, else scalar), the
+// store of a step's mean/covariance with the failure report, and the scan over the chunks'
+// elements (arrays in, arrays out).
 #pragma once
 
 #include <cuda_runtime.h>
