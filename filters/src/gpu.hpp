@@ -80,7 +80,8 @@ struct PoolMemory {
 
 /// Returns the workspace memory that the library's pools cache between calls (every device's
 /// pool trimmed to 0) to the driver. The next call allocates afresh (its cost: the benchmark's
-/// `cold` rows). Call it with no call of the library in flight on any stream.
+/// `cold` rows). It synchronises every device that has a pool first (a free can still be pending in
+/// its stream); call it with no call of the library in flight on any stream.
 scan::Status release_cached_memory();
 
 /// The current device's pool's memory (zeros where it cannot be read).
