@@ -3,6 +3,7 @@
 //
 //   kalmanscan_filters_gpu_bench [--quick] [--cpu-cap STEPS] [--max-steps STEPS] [--max-steps-12 STEPS]
 //                                [--sizes N,N,...] [--chunks K,K,...] [--group-latency]
+//                                [--min-steps STEPS] [--reps R] [--variants V,V,...]
 //
 // Configurations: state/measurement sizes 2/1, 4/2, 6/3 (constant velocity), 12/6 (random stable
 // model; bench_models.hpp), T = 10³ … 10⁷; filter, and filter + smoother; double, float, and
@@ -15,10 +16,16 @@
 //                 the timing (CUDA events, median of repetitions) covers everything a call does:
 //                 scratch allocation (stream-ordered), element construction, scans, output, the
 //                 failure flag's read-back and synchronisation.
-// --group-latency: ends with the group path's latency for n = 12, 20, 32 at T = 1 … 10⁴ (group_latency).
+// --group-latency: ends with the group path's latency for n = 12, 20, 32 at T = 1 … 10⁴, warm, and
+// for n = 20 cold (group_latency).
 // --sizes: the state sizes to run (default 20,2,4,6,12; 20 runs at T = 1000 only); --chunks:
 // the fast paths' steps per thread to time, 0 for the default (default: 0 only; each gets rows
-// "cuda_fast/K"). CPU baselines run up to --cpu-cap steps (default 10⁶). Accuracy: normwise
+// "cuda_fast/K"). CPU baselines run up to --cpu-cap steps (default 10⁶). --min-steps: the first T
+// (default 10³); --reps: GPU repetitions per timing (default 10, 3 at T ≥ 10⁶). --variants: what to
+// time one after another in the same run (default "warm" only): warm — the library's workspace
+// pool keeps the memory of the previous call (what repeated calls cost); cold — the pool is
+// emptied (gpu::release_cached_memory) before every call, so each allocates its workspace afresh
+// (rows "+cold"; the release is inside the timing). Accuracy: normwise
 // error of the smoothed (and filtered) means against double — the sequential double filter where it ran, else the
 // GPU double result — for the float GPU results and the float sequential filter.
 #include <cuda_runtime.h>
@@ -29,7 +36,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -58,6 +64,14 @@ void check(const kalmanscan::scan::Status& s, std::size_t failed, std::size_t st
   if (failed != steps) throw std::runtime_error("breakdown at step " + std::to_string(failed));
 }
 
+
+/// Empties the library's workspace pool (the `cold` variant); exits when that fails.
+void release() {
+  if (const kalmanscan::scan::Status s = kgpu::release_cached_memory(); !s.ok()) {
+    std::fprintf(stderr, "release_cached_memory: %s\n", s.message.c_str());
+    std::exit(1);
+  }
+}
 
 /// Wall time (ms) of one run of f().
 template <class F>
@@ -185,12 +199,17 @@ double normwise(const std::vector<T>& a, const std::vector<U>& b) {
 
 struct Options {
   bool quick = false;
-  std::size_t cpu_cap = 1000000, max_steps = 10000000;
+  std::size_t cpu_cap = 1000000, min_steps = 1000, max_steps = 10000000;
+  int reps = 0;  ///< GPU repetitions per timing (0: reps_for)
   std::size_t max_steps_12 = 10000000;  ///< state 12 runs on the group path: its own cap
   std::vector<int> sizes{20, 2, 4, 6, 12};
   std::vector<std::size_t> chunks{0};  ///< the fast paths' steps per thread (0: default)
   bool group_latency = false;          ///< end with group_latency()
+  std::vector<std::string> variants{"warm"};  ///< warm / cold workspace pool (see the header)
 };
+
+/// Whether a --variants name is known (see the header).
+bool known_variant(const std::string& v) { return v == "warm" || v == "cold"; }
 
 /// "a,b,c" as numbers.
 template <class U>
@@ -247,12 +266,18 @@ void run_config(int n, std::size_t steps, const Options& opt) {
     cpu_rows.template operator()<float>("float", 1);
   }
 
-  auto gpu_rows = [&]<class T>(const char* prec, std::string impl, bool mixed, int fi, std::size_t chunk) {
+  auto gpu_rows = [&]<class T>(const char* prec, std::string impl, bool mixed, int fi, std::size_t chunk,
+                                const std::string& variant) {
     GpuRun<T> g(in, steps);
     const kgpu::DeviceOptions o{.mixed = mixed, .fast_chunk = chunk};
-    const int reps = reps_for(steps);
-    const double f_ms = median_gpu_ms(reps, [&] { g.filter(o); });
+    const bool cold = variant == "cold";
+    const int reps = opt.reps ? opt.reps : reps_for(steps);
+    const double f_ms = median_gpu_ms(reps, [&] {
+      if (cold) release();
+      g.filter(o);
+    });
     const double fs_ms = median_gpu_ms(reps, [&] {
+      if (cold) release();
       g.filter(o);
       g.smooth(o);
     });
@@ -264,7 +289,8 @@ void run_config(int n, std::size_t steps, const Options& opt) {
     } else {
       ef = normwise(f, ref_f), es = normwise(s, ref_s);
     }
-    if (chunk) impl += "/" + std::to_string(chunk);
+    if (chunk) impl.append("/").append(std::to_string(chunk));
+    if (cold) impl.append("+cold");
     print({n, m, steps, prec, "filter", impl.c_str(), f_ms, seq_ms[fi][0] / f_ms, ef, none});
     print({n, m, steps, prec, "filter+smoother", impl.c_str(), fs_ms, seq_ms[fi][1] / fs_ms, ef, es});
   };
@@ -276,40 +302,41 @@ void run_config(int n, std::size_t steps, const Options& opt) {
     }
   };
   // The double rows come first: without CPU rows, the first double run is the reference.
-  for (std::size_t chunk : opt.chunks) {
-    if (chunk && !kgpu::fast_path<float>(n, false)) continue;
-    guarded([&] { gpu_rows.template operator()<double>("double", impl_of<double>(n, false), false, 0, chunk); }, "double");
-    guarded([&] { gpu_rows.template operator()<float>("float", impl_of<float>(n, false), false, 1, chunk); }, "float");
-    guarded([&] { gpu_rows.template operator()<float>("mixed", impl_of<float>(n, true), true, 1, chunk); }, "mixed");
-  }
+  for (const std::string& v : opt.variants)
+    for (std::size_t chunk : opt.chunks) {
+      if (chunk && !kgpu::fast_path<float>(n, false)) continue;
+      guarded([&] { gpu_rows.template operator()<double>("double", impl_of<double>(n, false), false, 0, chunk, v); },
+              "double");
+      guarded([&] { gpu_rows.template operator()<float>("float", impl_of<float>(n, false), false, 1, chunk, v); },
+              "float");
+      guarded([&] { gpu_rows.template operator()<float>("mixed", impl_of<float>(n, true), true, 1, chunk, v); },
+              "mixed");
+    }
 }
 
 /// The group path's latency in double: filter and filter + smoother for state sizes 12, 20, 32
 /// (measurement n/2) at T = 1 … 10⁴ (what a call costs before it has parallel work, and how it
-/// grows), then n = 20 again with the device's memory pool keeping freed memory (release
-/// threshold at its maximum; the library leaves the default of returning it at each
-/// synchronisation), which shows what the call's stream-ordered allocations cost.
+/// grows), then n = 20 again with the workspace pool emptied before every call (what the call's
+/// allocations cost when the pool holds nothing).
 void group_latency() {
   std::printf("group path latency, double, ms (median of 20): n, T, filter, filter+smoother\n");
-  auto row = [](int n, std::size_t steps) {
+  auto row = [](int n, std::size_t steps, bool cold) {
     GpuRun<double> g(inputs_of(bench::model_of_size(n), steps), steps);
-    const double f = median_gpu_ms(20, [&] { g.filter({}); });
+    const double f = median_gpu_ms(20, [&] {
+      if (cold) release();
+      g.filter({});
+    });
     const double fs = median_gpu_ms(20, [&] {
+      if (cold) release();
       g.filter({});
       g.smooth({});
     });
     std::printf("%3d %6zu %9.3f %9.3f\n", n, steps, f, fs);
   };
   for (int n : {12, 20, 32})
-    for (std::size_t steps : {1, 10, 100, 1000, 10000}) row(n, steps);
-  int device = 0;
-  cudaMemPool_t pool;
-  KS_BENCH_CHECK_CUDA(cudaGetDevice(&device));
-  KS_BENCH_CHECK_CUDA(cudaDeviceGetDefaultMemPool(&pool, device));
-  std::uint64_t keep = UINT64_MAX;
-  KS_BENCH_CHECK_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
-  std::printf("the same with the memory pool keeping freed memory:\n");
-  for (std::size_t steps : {1, 1000}) row(20, steps);
+    for (std::size_t steps : {1, 10, 100, 1000, 10000}) row(n, steps, false);
+  std::printf("the same with the workspace pool emptied before every call (cold):\n");
+  for (std::size_t steps : {1, 1000}) row(20, steps, true);
 }
 
 }  // namespace
@@ -321,6 +348,22 @@ int main(int argc, char** argv) {
       opt.quick = true, opt.max_steps = 100000, opt.cpu_cap = 100000;
     } else if (!std::strcmp(argv[i], "--cpu-cap") && i + 1 < argc) {
       opt.cpu_cap = std::strtoull(argv[++i], nullptr, 10);
+    } else if (!std::strcmp(argv[i], "--min-steps") && i + 1 < argc) {
+      opt.min_steps = std::strtoull(argv[++i], nullptr, 10);
+    } else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
+      opt.reps = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--variants") && i + 1 < argc) {
+      opt.variants.clear();
+      for (const char* s = argv[++i]; *s;) {
+        const char* e = std::strchr(s, ',');
+        opt.variants.emplace_back(s, e ? e : s + std::strlen(s));
+        s = e ? e + 1 : s + std::strlen(s);
+      }
+      for (const std::string& v : opt.variants)
+        if (!known_variant(v)) {
+          std::fprintf(stderr, "unknown variant %s (warm or cold)\n", v.c_str());
+          return 2;
+        }
     } else if (!std::strcmp(argv[i], "--max-steps") && i + 1 < argc) {
       opt.max_steps = std::strtoull(argv[++i], nullptr, 10);
     } else if (!std::strcmp(argv[i], "--max-steps-12") && i + 1 < argc) {
@@ -334,7 +377,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--quick] [--cpu-cap STEPS] [--max-steps STEPS] [--max-steps-12 STEPS] [--sizes N,...]"
-                   " [--chunks K,...] [--group-latency]\n",
+                   " [--chunks K,...] [--group-latency] [--min-steps STEPS] [--reps R] [--variants V,...]\n",
                    argv[0]);
       return 2;
     }
@@ -355,7 +398,7 @@ int main(int argc, char** argv) {
       run_config(20, 1000, opt);  // state 20 / measurement 10: the large-state target, T = 1000 only
       continue;
     }
-    for (std::size_t steps = 1000; steps <= (n == 12 ? opt.max_steps_12 : opt.max_steps); steps *= 10)
+    for (std::size_t steps = opt.min_steps; steps <= (n == 12 ? opt.max_steps_12 : opt.max_steps); steps *= 10)
       run_config(n, steps, opt);
   }
   if (opt.group_latency) group_latency();

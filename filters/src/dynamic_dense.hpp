@@ -97,7 +97,9 @@ struct Dense<T, dynamic_size> {
 
   /// X = A⁺ B for symmetric PSD A by a pivoted LDLᵀ (Eigen), dropping pivots d_k ≤
   /// rel_tol · max|diag A| (components of the solution set to zero), the rule of scan::ldlt_solve.
+  template <bool ReciprocalPivots = false>
   static void psd_solve(const Mat& A, const Mat& B, Mat& X, T rel_tol, Lu& f) {
+    static_assert(!ReciprocalPivots, "the reciprocal-pivot form is the compiled sizes' (GPU fast paths)");
     Eigen::LDLT<Mat>& ldlt = f.ldlt;
     ldlt.compute(A);
     const T tol = rel_tol * A.diagonal().cwiseAbs().maxCoeff();

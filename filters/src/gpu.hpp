@@ -8,6 +8,8 @@
 // KALMANSCAN_CUDA_FULL_INSTANTIATIONS); every other n (and the variants not
 // compiled) on the group path (one thread block per element combine, n chosen at run time;
 // cuda/group_run.cuh).
+// Workspace: every call's device scratch comes from the library's own memory pool, which keeps
+// it for the next call (release_cached_memory() returns it).
 //
 // Layout: arrays are dense in n (row-major n × n matrices, n-vectors), one entry per local
 // step. `into` holds the transition into step t (t = 0: from the carry, unused for a fresh
@@ -58,6 +60,32 @@ struct DeviceOptions {
   void* stream = nullptr; ///< cudaStream_t (null: the default stream)
   std::size_t fast_chunk = 0;  ///< fast paths: steps per thread (0: chosen by the length; for benchmarks)
 };
+
+/// Float arithmetic on the fast paths builds and scans the chunks' elements in float from this
+/// many steps on, in double below (cuda/fast_io.cuh: with_chunk_arithmetic). Measured on the H200
+/// (docs/BENCHMARKS.md, session 4, call 1; error = normwise distance of the means from double):
+/// float elements cut filter + smoother at state 4 by 10 % at T = 10⁶ and 24 % at 10⁷, but only
+/// 4 % (0.03 ms) at 10⁴, and they cost accuracy on short logs — the smoothed means of a float run
+/// were 2.0× (state 2, 2.44e-7 vs 1.20e-7), 1.75× (4) and 1.7× (6) the float sequential
+/// filter's error at T = 10⁴, the filtered means 4.3× at 10³ — against 1.35–1.4× at 10⁵ and
+/// ≤ 1.25× at 10⁶–10⁷. The bound is 2×: 10⁵ is the shortest measured length that keeps
+/// it at every state size with margin.
+inline constexpr std::size_t float_chunks_min_steps = 100000;
+
+/// Memory held by the library's workspace pool on the current device (cuda/device_buffers.cuh):
+/// reserved from the driver, and in use by allocations not yet freed (0 between calls).
+struct PoolMemory {
+  std::size_t reserved = 0, used = 0;
+};
+
+/// Returns the workspace memory that the library's pools cache between calls (every device's
+/// pool trimmed to 0) to the driver. The next call allocates afresh (its cost: the benchmark's
+/// `cold` rows). It synchronises every device that has a pool first (a free can still be pending in
+/// its stream); call it with no call of the library in flight on any stream.
+scan::Status release_cached_memory();
+
+/// The current device's pool's memory (zeros where it cannot be read).
+PoolMemory pool_memory();
 
 /// The largest state size with a GPU path.
 inline constexpr int max_state_size = 32;

@@ -2,10 +2,12 @@
 // every state size 1 … 32 (fast paths and the warp path), double, float and mixed precision,
 // chunks with carries, a stable constant-velocity model at T = 10⁵ (double ≤ 1e-10), float at
 // T = 10⁷ (finite; normwise errors against double printed next to the float sequential
-// filter's) and breakdowns reported at their step.
+// filter's), breakdowns reported at their step, the fast paths' chunk lengths and float chunk
+// elements on both sides of their threshold, and the library's workspace pool.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <string>
@@ -20,7 +22,9 @@
 #include "cv_inputs.hpp"
 #include "reference.hpp"
 #if KALMANSCAN_HAS_CUDA
-#include "gpu.hpp"  // the device entry points (filters/src), for the fast paths' chunk length
+#include <cuda_runtime.h>  // device arrays at chosen offsets, the default memory pool
+
+#include "gpu.hpp"  // the device entry points (filters/src): chunk lengths, the workspace pool
 #endif
 
 namespace kalmanscan::filters {
@@ -192,10 +196,13 @@ TEST(Gpu, TenMillionStepFloatRunStaysFinite) {
 
 #if KALMANSCAN_HAS_CUDA
 // The fast paths' chunks (one thread's steps) at lengths 1, 3, 7, 64 and longer than the log,
-// against the sequential filter and smoother: every boundary case of the three phases.
+// against the sequential filter and smoother: every boundary case of the three phases (one solve
+// per step in phase 1, the scan's solves in registers, the smoother's reciprocal pivots, vector
+// loads and stores), on a log of `steps` (float: chunk elements in double below
+// gpu::float_chunks_min_steps, in float from there on).
 template <class T>
-void check_chunk_lengths(bool mixed, double tol) {
-  const std::size_t steps = 1000;
+void check_chunk_lengths(bool mixed, std::size_t steps, double tol) {
+  const gpu::DeviceOptions o{.mixed = mixed};
   for (int axes : {1, 2, 3}) {
     const Model model = testing::constant_velocity(axes, 0.2, 0.5);
     const Measurements meas = testing::cv_log(axes, steps);
@@ -203,17 +210,18 @@ void check_chunk_lengths(bool mixed, double tol) {
     const testing::CvInputs<T> in(model, meas);
     const int n = in.n;
     if (!gpu::fast_path<T>(n, mixed)) GTEST_SKIP() << "fast path not compiled in this build (reduced list)";
-    for (std::size_t chunk : {1, 3, 7, 64, 5000}) {
-      SCOPED_TRACE("n = " + std::to_string(n) + ", chunk = " + std::to_string(chunk));
-      const gpu::DeviceOptions o{.mixed = mixed, .fast_chunk = chunk};
+    for (std::size_t chunk : {std::size_t(1), std::size_t(3), std::size_t(7), std::size_t(64), steps + 1}) {
+      SCOPED_TRACE("T = " + std::to_string(steps) + ", n = " + std::to_string(n) + ", chunk = " + std::to_string(chunk));
+      gpu::DeviceOptions oc = o;
+      oc.fast_chunk = chunk;
       std::vector<T> fm(steps * n), fc(steps * n * n), sm(steps * n), sc(steps * n * n);
       std::size_t failed = 0;
       const gpu::FilterProblem<T> fp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, in.Psi.data(), in.psi.data(),
                                      in.m0.data(), in.P0.data(), false, false};
-      ASSERT_TRUE(gpu::filter<T>(n, fp, fm.data(), fc.data(), &failed, o).ok());
+      ASSERT_TRUE(gpu::filter<T>(n, fp, fm.data(), fc.data(), &failed, oc).ok());
       EXPECT_EQ(failed, steps);
       const gpu::SmoothProblem<T> sp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, fm.data(), fc.data()};
-      ASSERT_TRUE(gpu::smooth<T>(n, sp, sm.data(), sc.data(), &failed, o).ok());
+      ASSERT_TRUE(gpu::smooth<T>(n, sp, sm.data(), sc.data(), &failed, oc).ok());
       EXPECT_EQ(failed, steps);
       EXPECT_LE(normwise(fm, ref.filtered_mean), tol);
       EXPECT_LE(normwise(fc, ref.filtered_cov), tol);
@@ -223,13 +231,142 @@ void check_chunk_lengths(bool mixed, double tol) {
   }
 }
 
+// Vector loads and stores on device arrays that are 16-byte aligned (vector accesses) and that
+// start one float past a 256-byte boundary (the accesses must fall back to scalar ones; a
+// misaligned vector access fails the call), with Ψ per step and time-invariant (step 0's): loads
+// and stores only move values, so both equal the results from the host wrapper's arrays (the
+// library's own, aligned) bit for bit.
+TEST(Gpu, FastPathVectorIoAlignedAndMisaligned) {
+  KALMANSCAN_REQUIRE_GPU();
+  const std::size_t steps = 777;
+  const Model model = testing::constant_velocity(2, 0.2, 0.5);
+  const Measurements meas = testing::cv_log(2, steps);
+  const testing::CvInputs<float> in(model, meas);
+  const int n = in.n;
+  const std::size_t nn = std::size_t(n) * n;
+  if (!gpu::fast_path<float>(n, false)) GTEST_SKIP() << "fast path not compiled";
+  for (bool invariant_psi : {false, true}) {
+    std::vector<float> fm(steps * n), fc(steps * nn), sm(steps * n), sc(steps * nn);
+    std::size_t failed = 0;
+    gpu::FilterProblem<float> fp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, in.Psi.data(), in.psi.data(),
+                                 in.m0.data(), in.P0.data(), false, invariant_psi};
+    ASSERT_TRUE(gpu::filter<float>(n, fp, fm.data(), fc.data(), &failed, {}).ok());
+    gpu::SmoothProblem<float> sp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, fm.data(), fc.data()};
+    ASSERT_TRUE(gpu::smooth<float>(n, sp, sm.data(), sc.data(), &failed, {}).ok());
+    for (std::size_t offset : {0, 1}) {
+      SCOPED_TRACE("arrays " + std::to_string(offset) + " floats past an aligned allocation, invariant Ψ " +
+                   std::to_string(invariant_psi));
+      std::vector<float*> owned;
+      auto device = [&](std::size_t count, const float* host) {
+        float* d = nullptr;
+        EXPECT_EQ(cudaMalloc(&d, (count + 1) * sizeof(float)), cudaSuccess);
+        owned.push_back(d);
+        if (host) {
+          EXPECT_EQ(cudaMemcpy(d + offset, host, count * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+        }
+        return d + offset;
+      };
+      fp.into = {device(nn, in.F.data()), device(nn, in.Q.data()), device(n, in.c.data()), true};
+      fp.Psi = device((invariant_psi ? 1 : steps) * nn, in.Psi.data()), fp.psi = device(steps * n, in.psi.data());
+      fp.m = device(n, in.m0.data()), fp.P = device(nn, in.P0.data());
+      float *dfm = device(steps * n, nullptr), *dfc = device(steps * nn, nullptr);
+      float *dsm = device(steps * n, nullptr), *dsc = device(steps * nn, nullptr);
+      ASSERT_TRUE(gpu::filter_device<float>(n, fp, dfm, dfc, &failed).ok());
+      EXPECT_EQ(failed, steps);
+      sp.out = fp.into, sp.filtered_mean = dfm, sp.filtered_cov = dfc;
+      ASSERT_TRUE(gpu::smooth_device<float>(n, sp, dsm, dsc, &failed).ok());
+      EXPECT_EQ(failed, steps);
+      auto host = [](const float* d, std::size_t count) {
+        std::vector<float> h(count);
+        EXPECT_EQ(cudaMemcpy(h.data(), d, count * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+        return h;
+      };
+      EXPECT_EQ(host(dfm, steps * n), fm);
+      EXPECT_EQ(host(dfc, steps * nn), fc);
+      EXPECT_EQ(host(dsm, steps * n), sm);
+      EXPECT_EQ(host(dsc, steps * nn), sc);
+      for (float* d : owned) cudaFree(d);
+    }
+  }
+}
+
 TEST(Gpu, FastPathAnyChunkLength) {
   KALMANSCAN_REQUIRE_GPU();
-  check_chunk_lengths<double>(false, 1e-12);
+  check_chunk_lengths<double>(false, 1000, 1e-12);
   // float: 1e-5 normwise is ~100 float roundings on this well-conditioned model (the float
-  // sequential filter is ~1e-7 from double here, see TenMillionStepFloatRunStaysFinite).
-  check_chunk_lengths<float>(false, 1e-5);
-  check_chunk_lengths<float>(true, 1e-6);
+  // sequential filter is ~1e-7 from double here, see TenMillionStepFloatRunStaysFinite); at
+  // gpu::float_chunks_min_steps with the chunk elements and their scan in float as well.
+  check_chunk_lengths<float>(false, 1000, 1e-5);
+  check_chunk_lengths<float>(false, gpu::float_chunks_min_steps, 1e-5);
+  check_chunk_lengths<float>(true, 1000, 1e-6);
+}
+
+// Float on the fast paths on both sides of gpu::float_chunks_min_steps (chunk elements in double
+// one step below, in float from there on), default chunk lengths: the filtered and smoothed means
+// are within the 2× of the float sequential filter's normwise error against the double
+// sequential filter.
+TEST(Gpu, FloatChunkElementsThresholdKeepsFloatAccuracy) {
+  KALMANSCAN_REQUIRE_GPU();
+  for (int axes : {1, 2, 3}) {
+    for (std::size_t steps : {gpu::float_chunks_min_steps - 1, gpu::float_chunks_min_steps}) {
+      SCOPED_TRACE("axes = " + std::to_string(axes) + ", T = " + std::to_string(steps));
+      const Model model = testing::constant_velocity(axes, 0.2, 0.5);
+      const Measurements meas = testing::cv_log(axes, steps);
+      const Trajectory d = sequential_run<double>(model, meas, false);
+      const BasicTrajectory<float> seq = sequential_run<float>(model, meas, false);
+      const BasicTrajectory<float> f = gpu_run<float>(model, meas, cuda, false);
+      const double ef = normwise(f.filtered_mean, d.filtered_mean), es = normwise(f.smoothed_mean, d.smoothed_mean);
+      const double sf = normwise(seq.filtered_mean, d.filtered_mean), ss = normwise(seq.smoothed_mean, d.smoothed_mean);
+      std::printf("axes %d, T = %zu, float vs double, filtered / smoothed means: GPU %.3g / %.3g, sequential %.3g / %.3g\n",
+                  axes, steps, ef, es, sf, ss);
+      EXPECT_LE(ef, 2 * sf);
+      EXPECT_LE(es, 2 * ss);
+    }
+  }
+}
+
+// The library's workspace pool (cuda/device_buffers.cuh): a call leaves its workspace cached in
+// the pool (reserved, none in use) and takes nothing from the process's default pool;
+// release_cached_memory() hands it back (nothing reserved), and a call after the release
+// allocates afresh and gives the same results bit for bit.
+TEST(Gpu, WorkspacePoolCachedAndReleased) {
+  KALMANSCAN_REQUIRE_GPU();
+  const std::size_t steps = 5000;
+  const Model model = testing::constant_velocity(2, 0.2, 0.5);
+  const Measurements meas = testing::cv_log(2, steps);
+  const testing::CvInputs<float> in(model, meas);
+  const int n = in.n;
+  const std::size_t nn = std::size_t(n) * n;
+  int device = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  cudaMemPool_t default_pool{};
+  ASSERT_EQ(cudaDeviceGetDefaultMemPool(&default_pool, device), cudaSuccess);
+  std::uint64_t high = 0;
+  ASSERT_EQ(cudaMemPoolSetAttribute(default_pool, cudaMemPoolAttrUsedMemHigh, &high), cudaSuccess);
+  auto run = [&] {
+    std::vector<float> fm(steps * n), fc(steps * nn), sm(steps * n), sc(steps * nn);
+    std::size_t failed = 0;
+    const gpu::FilterProblem<float> fp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, in.Psi.data(),
+                                       in.psi.data(), in.m0.data(), in.P0.data(), false, false};
+    EXPECT_TRUE(gpu::filter<float>(n, fp, fm.data(), fc.data(), &failed).ok());
+    const gpu::SmoothProblem<float> sp{steps, {in.F.data(), in.Q.data(), in.c.data(), true}, fm.data(), fc.data()};
+    EXPECT_TRUE(gpu::smooth<float>(n, sp, sm.data(), sc.data(), &failed).ok());
+    EXPECT_EQ(failed, steps);
+    fm.insert(fm.end(), fc.begin(), fc.end()), fm.insert(fm.end(), sm.begin(), sm.end());
+    fm.insert(fm.end(), sc.begin(), sc.end());
+    return fm;
+  };
+  const std::vector<float> first = run();
+  const gpu::PoolMemory cached = gpu::pool_memory();
+  // At least the host wrapper's device copy of the covariances (steps n² floats) stays cached.
+  EXPECT_GE(cached.reserved, steps * nn * sizeof(float));
+  EXPECT_EQ(cached.used, 0u);
+  ASSERT_EQ(cudaMemPoolGetAttribute(default_pool, cudaMemPoolAttrUsedMemHigh, &high), cudaSuccess);
+  EXPECT_EQ(high, 0u) << "the default pool served an allocation";
+  ASSERT_TRUE(gpu::release_cached_memory().ok());
+  EXPECT_EQ(gpu::pool_memory().reserved, 0u);
+  EXPECT_EQ(run(), first);
+  EXPECT_GE(gpu::pool_memory().reserved, steps * nn * sizeof(float));
 }
 #endif
 

@@ -151,18 +151,28 @@ TYPED_TEST(SmallLinalg, CholeskySolveMatchesEigen) {
   EXPECT_FALSE(cholesky_solve(S, Mat<T, N, M>::zero(), X)) << "NaN";
 }
 
+/// ldlt_solve in its default form or with reciprocal pivots (its Reciprocal parameter): every
+/// LDLᵀ test below runs both.
+template <class T, int N, int K>
+int ldlt(bool reciprocal, const Mat<T, N, N>& A, const Mat<T, N, K>& B, Mat<T, N, K>& X, T rel_tol) {
+  return reciprocal ? ldlt_solve<T, N, K, true>(A, B, X, rel_tol) : ldlt_solve<T, N, K, false>(A, B, X, rel_tol);
+}
+
 TYPED_TEST(SmallLinalg, LdltSolveOfPositiveDefiniteMatchesEigen) {
   using T = typename TypeParam::scalar;
   constexpr int N = TypeParam::n;
   const double tolerance = tol<T, N>();
-  for (std::uint64_t trial = 0; trial < 10; ++trial) {
-    Draws d(4, N, trial);
-    const Dense g = random_dense(N, N, d);
-    const auto A = from_eigen<T, N, N>(g * g.transpose() / N + Dense::Identity(N, N));
-    const auto B = from_eigen<T, N, M>(random_dense(N, M, d));
-    Mat<T, N, M> X;
-    EXPECT_EQ(ldlt_solve(A, B, X, T(1e-4) * std::numeric_limits<T>::epsilon()), N) << "full rank";
-    EXPECT_LE(normwise(to_eigen(X), to_eigen(A).ldlt().solve(to_eigen(B))), tolerance) << "trial " << trial;
+  for (bool reciprocal : {false, true}) {
+    for (std::uint64_t trial = 0; trial < 10; ++trial) {
+      SCOPED_TRACE(reciprocal ? "reciprocal pivots" : "default");
+      Draws d(4, N, trial);
+      const Dense g = random_dense(N, N, d);
+      const auto A = from_eigen<T, N, N>(g * g.transpose() / N + Dense::Identity(N, N));
+      const auto B = from_eigen<T, N, M>(random_dense(N, M, d));
+      Mat<T, N, M> X;
+      EXPECT_EQ(ldlt(reciprocal, A, B, X, T(1e-4) * std::numeric_limits<T>::epsilon()), N) << "full rank";
+      EXPECT_LE(normwise(to_eigen(X), to_eigen(A).ldlt().solve(to_eigen(B))), tolerance) << "trial " << trial;
+    }
   }
 }
 
@@ -176,26 +186,29 @@ TYPED_TEST(SmallLinalg, LdltSolveOfSingularPsdSolvesOnTheRange) {
   constexpr int N = TypeParam::n;
   const double tolerance = tol<T, N>();
   const T rel_tol = std::is_same_v<T, float> ? T(1e-4) : T(1e-10);
-  for (std::uint64_t trial = 0; trial < 10; ++trial) {
-    Draws d(5, N, trial);
-    Dense l = Dense::Identity(N, N), dd = Dense::Zero(N, N);
-    for (int i = 0; i < N; ++i)
-      for (int j = 0; j < i; ++j) l(i, j) = d.uniform(-0.5, 0.5) / N;
-    int rank = 0;
-    for (int k = 0; k < N; ++k) {
-      const bool zero = trial == 0 || d.unit() < 0.4;  // trial 0: A = 0
-      dd(k, k) = zero ? 0.0 : d.uniform(0.5, 1.5);
-      rank += zero ? 0 : 1;
+  for (bool reciprocal : {false, true}) {
+    for (std::uint64_t trial = 0; trial < 10; ++trial) {
+      SCOPED_TRACE(reciprocal ? "reciprocal pivots" : "default");
+      Draws d(5, N, trial);
+      Dense l = Dense::Identity(N, N), dd = Dense::Zero(N, N);
+      for (int i = 0; i < N; ++i)
+        for (int j = 0; j < i; ++j) l(i, j) = d.uniform(-0.5, 0.5) / N;
+      int rank = 0;
+      for (int k = 0; k < N; ++k) {
+        const bool zero = trial == 0 || d.unit() < 0.4;  // trial 0: A = 0
+        dd(k, k) = zero ? 0.0 : d.uniform(0.5, 1.5);
+        rank += zero ? 0 : 1;
+      }
+      const auto A = from_eigen<T, N, N>(l * dd * l.transpose());
+      const Dense a = to_eigen(A);
+      // B = A Y lies in range(A); computed in double from the rounded A.
+      const Dense b = a * random_dense(N, M, d);
+      Mat<T, N, M> X;
+      EXPECT_EQ(ldlt(reciprocal, A, from_eigen<T, N, M>(b), X, rel_tol), rank) << "trial " << trial;
+      const Dense x = to_eigen(X);
+      EXPECT_TRUE(x.allFinite()) << "no division by a dropped pivot";
+      EXPECT_LE(normwise(a * x, b), tolerance * 10) << "residual of A X = B, rank " << rank << ", trial " << trial;
     }
-    const auto A = from_eigen<T, N, N>(l * dd * l.transpose());
-    const Dense a = to_eigen(A);
-    // B = A Y lies in range(A); computed in double from the rounded A.
-    const Dense b = a * random_dense(N, M, d);
-    Mat<T, N, M> X;
-    EXPECT_EQ(ldlt_solve(A, from_eigen<T, N, M>(b), X, rel_tol), rank) << "trial " << trial;
-    const Dense x = to_eigen(X);
-    EXPECT_TRUE(x.allFinite()) << "no division by a dropped pivot";
-    EXPECT_LE(normwise(a * x, b), tolerance * 10) << "residual of A X = B, rank " << rank << ", trial " << trial;
   }
 }
 
@@ -214,10 +227,13 @@ TYPED_TEST(SmallLinalg, LdltSolveIsThePseudoInverseForAlignedNullSpace) {
   }
   const auto A = from_eigen<T, N, N>(a);
   const auto B = from_eigen<T, N, M>(random_dense(N, M, d));
-  Mat<T, N, M> X;
-  EXPECT_EQ(ldlt_solve(A, B, X, T(1e-6)), K);
   const Dense pinv_solution = to_eigen(A).completeOrthogonalDecomposition().solve(to_eigen(B));
-  EXPECT_LE(normwise(to_eigen(X), pinv_solution), tolerance);
+  for (bool reciprocal : {false, true}) {
+    SCOPED_TRACE(reciprocal ? "reciprocal pivots" : "default");
+    Mat<T, N, M> X;
+    EXPECT_EQ(ldlt(reciprocal, A, B, X, T(1e-6)), K);
+    EXPECT_LE(normwise(to_eigen(X), pinv_solution), tolerance);
+  }
 }
 
 }  // namespace

@@ -24,37 +24,45 @@ constexpr bool fixed_compiled() {
   return (std::is_same_v<S, float> && std::is_same_v<C, float>) || KALMANSCAN_CUDA_FULL_INSTANTIATIONS;
 }
 
+/// The paths' entry points for a filtering or a smoothing problem, by overload.
+template <class S, class C, int N>
+cudaError_t fast_run(const FilterProblem<S>& p, S* mean, S* cov, unsigned long long* failed, const DeviceOptions& o,
+                     cudaStream_t s) {
+  return fast::filter<S, C, N>(p, mean, cov, failed, o, s);
+}
+template <class S, class C, int N>
+cudaError_t fast_run(const SmoothProblem<S>& p, S* mean, S* cov, unsigned long long* failed, const DeviceOptions& o,
+                     cudaStream_t s) {
+  return fast::smooth<S, C, N>(p, mean, cov, failed, o, s);
+}
 template <class S, class C>
-cudaError_t run_filter(int n, const FilterProblem<S>& p, S* mean, S* cov, unsigned long long* failed,
-                       std::size_t chunk, cudaStream_t s) {
-  if constexpr (fixed_compiled<S, C>()) {
-    if (n == 2) return fast::filter<S, C, 2>(p, mean, cov, failed, chunk, s);
-    if (n == 4) return fast::filter<S, C, 4>(p, mean, cov, failed, chunk, s);
-    if (n == 6) return fast::filter<S, C, 6>(p, mean, cov, failed, chunk, s);
-  }
+cudaError_t group_run(int n, const FilterProblem<S>& p, S* mean, S* cov, unsigned long long* failed, cudaStream_t s) {
   return group::filter<S, C>(n, p, mean, cov, failed, s);
 }
-
 template <class S, class C>
-cudaError_t run_smooth(int n, const SmoothProblem<S>& p, S* mean, S* cov, unsigned long long* failed,
-                       std::size_t chunk, cudaStream_t s) {
-  if constexpr (fixed_compiled<S, C>()) {
-    if (n == 2) return fast::smooth<S, C, 2>(p, mean, cov, failed, chunk, s);
-    if (n == 4) return fast::smooth<S, C, 4>(p, mean, cov, failed, chunk, s);
-    if (n == 6) return fast::smooth<S, C, 6>(p, mean, cov, failed, chunk, s);
-  }
+cudaError_t group_run(int n, const SmoothProblem<S>& p, S* mean, S* cov, unsigned long long* failed, cudaStream_t s) {
   return group::smooth<S, C>(n, p, mean, cov, failed, s);
 }
 
-inline scan::Status status_of(cudaError_t e) {
-  if (e == cudaSuccess) return {};
-  return {int(e), std::string("kalmanscan::filters cuda: ") + cudaGetErrorString(e)};
+/// Problem p (a FilterProblem or SmoothProblem in S) in arithmetic C: on the fast path of its
+/// size where compiled, else on the group path.
+template <class S, class C, class Problem>
+cudaError_t run_path(int n, const Problem& p, S* mean, S* cov, unsigned long long* failed, const DeviceOptions& o,
+                     cudaStream_t s) {
+  if constexpr (fixed_compiled<S, C>()) {
+    if (n == 2) return fast_run<S, C, 2>(p, mean, cov, failed, o, s);
+    if (n == 4) return fast_run<S, C, 4>(p, mean, cov, failed, o, s);
+    if (n == 6) return fast_run<S, C, 6>(p, mean, cov, failed, o, s);
+  }
+  return group_run<S, C>(n, p, mean, cov, failed, s);
 }
 
-/// Runs run(d_failed, stream) with a device failure flag initialised to `steps`, synchronises,
-/// and reads the flag into *failed_step.
-template <class Run>
-scan::Status run_device(std::size_t steps, int n, std::size_t* failed_step, const DeviceOptions& o, Run run) {
+/// Problem p (device arrays) on its path, with a device failure flag initialised to p.steps;
+/// synchronises and reads the flag into *failed_step. T = float with DeviceOptions::mixed: in
+/// double arithmetic.
+template <class T, class Problem>
+scan::Status run_device(int n, const Problem& p, T* mean, T* cov, std::size_t* failed_step, const DeviceOptions& o) {
+  const std::size_t steps = p.steps;
   *failed_step = steps;
   if (steps == 0) return {};
   if (n < 1 || n > max_state_size)
@@ -68,7 +76,13 @@ scan::Status run_device(std::size_t steps, int n, std::size_t* failed_step, cons
     unsigned long long* d_failed = buf.alloc<unsigned long long>(1);
     e = buf.error();
     if (e == cudaSuccess) e = cudaMemcpyAsync(d_failed, &failed, sizeof failed, cudaMemcpyHostToDevice, s);
-    if (e == cudaSuccess) e = run(d_failed, s);
+    if (e == cudaSuccess) {
+      if constexpr (std::is_same_v<T, float>)
+        e = o.mixed ? run_path<float, double>(n, p, mean, cov, d_failed, o, s)
+                    : run_path<float, float>(n, p, mean, cov, d_failed, o, s);
+      else
+        e = run_path<T, T>(n, p, mean, cov, d_failed, o, s);
+    }
     if (e == cudaSuccess) e = cudaMemcpyAsync(&failed, d_failed, sizeof failed, cudaMemcpyDeviceToHost, s);
   }
   const cudaError_t sync = cudaStreamSynchronize(s);
@@ -101,6 +115,47 @@ class Transfer : public DeviceBuffers {
   cudaError_t first_ = cudaSuccess;
 };
 
+/// Device copies of a problem's host arrays.
+template <class T>
+Transitions<T> uploaded(Transfer& x, const Transitions<T>& h, std::size_t steps, int n) {
+  const std::size_t ts = h.invariant ? 1 : steps, nn = std::size_t(n) * n;
+  return {x.up(h.F, ts * nn), x.up(h.Q, ts * nn), x.up(h.c, ts * n), h.invariant};
+}
+template <class T>
+FilterProblem<T> uploaded(Transfer& x, const FilterProblem<T>& h, int n) {
+  const std::size_t nn = std::size_t(n) * n;
+  FilterProblem<T> d = h;
+  d.into = uploaded(x, h.into, h.steps, n);
+  d.Psi = x.up(h.Psi, (h.Psi_invariant ? 1 : h.steps) * nn), d.psi = x.up(h.psi, h.steps * n);
+  d.m = x.up(h.m, n), d.P = x.up(h.P, nn);
+  return d;
+}
+template <class T>
+SmoothProblem<T> uploaded(Transfer& x, const SmoothProblem<T>& h, int n) {
+  const std::size_t nn = std::size_t(n) * n;
+  SmoothProblem<T> d = h;
+  d.out = uploaded(x, h.out, h.steps, n);
+  d.filtered_mean = x.up(h.filtered_mean, h.steps * n), d.filtered_cov = x.up(h.filtered_cov, h.steps * nn);
+  d.after_mean = x.up(h.after_mean, n), d.after_cov = x.up(h.after_cov, nn);
+  return d;
+}
+
+/// run_device on a problem whose arrays (and the outputs) are in host memory.
+template <class T, class Problem>
+scan::Status run_host(int n, const Problem& h, T* mean, T* cov, std::size_t* failed_step, const DeviceOptions& o) {
+  *failed_step = h.steps;
+  if (h.steps == 0) return {};
+  const std::size_t steps = h.steps, nn = std::size_t(n) * n;
+  Transfer x(static_cast<cudaStream_t>(o.stream));
+  const Problem d = uploaded(x, h, n);
+  T *dm = x.alloc<T>(steps * n), *dc = x.alloc<T>(steps * nn);
+  if (const scan::Status st = x.status(); !st.ok()) return st;
+  if (const scan::Status st = run_device(n, d, dm, dc, failed_step, o); !st.ok()) return st;
+  x.down(mean, dm, steps * n);
+  x.down(cov, dc, steps * nn);
+  return x.status();
+}
+
 }  // namespace detail
 
 template <class T>
@@ -113,60 +168,25 @@ bool fast_path(int n, bool mixed) {
 template <class T>
 scan::Status filter_device(int n, const FilterProblem<T>& p, T* mean, T* cov, std::size_t* failed_step,
                            const DeviceOptions& o) {
-  return detail::run_device(p.steps, n, failed_step, o, [&](unsigned long long* failed, cudaStream_t s) {
-    if constexpr (std::is_same_v<T, float>)
-      if (o.mixed) return detail::run_filter<float, double>(n, p, mean, cov, failed, o.fast_chunk, s);
-    return detail::run_filter<T, T>(n, p, mean, cov, failed, o.fast_chunk, s);
-  });
+  return detail::run_device(n, p, mean, cov, failed_step, o);
 }
 
 template <class T>
 scan::Status smooth_device(int n, const SmoothProblem<T>& p, T* mean, T* cov, std::size_t* failed_step,
                            const DeviceOptions& o) {
-  return detail::run_device(p.steps, n, failed_step, o, [&](unsigned long long* failed, cudaStream_t s) {
-    if constexpr (std::is_same_v<T, float>)
-      if (o.mixed) return detail::run_smooth<float, double>(n, p, mean, cov, failed, o.fast_chunk, s);
-    return detail::run_smooth<T, T>(n, p, mean, cov, failed, o.fast_chunk, s);
-  });
+  return detail::run_device(n, p, mean, cov, failed_step, o);
 }
 
 template <class T>
 scan::Status filter(int n, const FilterProblem<T>& h, T* mean, T* cov, std::size_t* failed_step,
                     const DeviceOptions& o) {
-  *failed_step = h.steps;
-  if (h.steps == 0) return {};
-  const std::size_t steps = h.steps, nn = std::size_t(n) * n;
-  detail::Transfer x(static_cast<cudaStream_t>(o.stream));
-  FilterProblem<T> d = h;
-  const std::size_t ts = h.into.invariant ? 1 : steps;
-  d.into = {x.up(h.into.F, ts * nn), x.up(h.into.Q, ts * nn), x.up(h.into.c, ts * n), h.into.invariant};
-  d.Psi = x.up(h.Psi, (h.Psi_invariant ? 1 : steps) * nn), d.psi = x.up(h.psi, steps * n), d.m = x.up(h.m, n), d.P = x.up(h.P, nn);
-  T *dm = x.alloc<T>(steps * n), *dc = x.alloc<T>(steps * nn);
-  if (const scan::Status st = x.status(); !st.ok()) return st;
-  if (const scan::Status st = filter_device(n, d, dm, dc, failed_step, o); !st.ok()) return st;
-  x.down(mean, dm, steps * n);
-  x.down(cov, dc, steps * nn);
-  return x.status();
+  return detail::run_host(n, h, mean, cov, failed_step, o);
 }
 
 template <class T>
 scan::Status smooth(int n, const SmoothProblem<T>& h, T* mean, T* cov, std::size_t* failed_step,
                     const DeviceOptions& o) {
-  *failed_step = h.steps;
-  if (h.steps == 0) return {};
-  const std::size_t steps = h.steps, nn = std::size_t(n) * n;
-  detail::Transfer x(static_cast<cudaStream_t>(o.stream));
-  SmoothProblem<T> d = h;
-  const std::size_t ts = h.out.invariant ? 1 : steps;
-  d.out = {x.up(h.out.F, ts * nn), x.up(h.out.Q, ts * nn), x.up(h.out.c, ts * n), h.out.invariant};
-  d.filtered_mean = x.up(h.filtered_mean, steps * n), d.filtered_cov = x.up(h.filtered_cov, steps * nn);
-  d.after_mean = x.up(h.after_mean, n), d.after_cov = x.up(h.after_cov, nn);
-  T *dm = x.alloc<T>(steps * n), *dc = x.alloc<T>(steps * nn);
-  if (const scan::Status st = x.status(); !st.ok()) return st;
-  if (const scan::Status st = smooth_device(n, d, dm, dc, failed_step, o); !st.ok()) return st;
-  x.down(mean, dm, steps * n);
-  x.down(cov, dc, steps * nn);
-  return x.status();
+  return detail::run_host(n, h, mean, cov, failed_step, o);
 }
 
 }  // namespace kalmanscan::filters::gpu

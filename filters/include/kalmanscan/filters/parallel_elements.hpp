@@ -80,8 +80,12 @@ struct Dense {
     const bool ok = scan::lu_solve(M, RX, X);
     return scan::lu_solve(transpose(M), RY, Y) && ok;
   }
-  /// X = A⁺ B for symmetric PSD A: scan::ldlt_solve, pivots below rel_tol · max diag dropped.
-  KS_HD static void psd_solve(const Mat& A, const Mat& B, Mat& X, T rel_tol, Lu&) { scan::ldlt_solve(A, B, X, rel_tol); }
+  /// X = A⁺ B for symmetric PSD A: scan::ldlt_solve, pivots below rel_tol · max diag dropped
+  /// (ReciprocalPivots: its form with one division per pivot, the GPU fast paths').
+  template <bool ReciprocalPivots = false>
+  KS_HD static void psd_solve(const Mat& A, const Mat& B, Mat& X, T rel_tol, Lu&) {
+    scan::ldlt_solve<T, N, N, ReciprocalPivots>(A, B, X, rel_tol);
+  }
 };
 
 /// The scalar and state size of a state matrix type (deduces <T, N> of the functions below from
@@ -167,14 +171,26 @@ KS_HD void unstack(const Wide& X, const Narrow& Y, M& left, V& mid, M& right, V&
   }
 }
 
+/// FilterOp's default solver of its two systems, X = M⁻¹ RX and Y = M⁻ᵀ RY: D::solve_pair (LU with
+/// partial pivoting; Eigen's for dynamic_size).
+struct LuSolver {
+  template <class D>
+  KS_HD static bool solve_pair(const typename D::Mat& M, const typename D::Wide& RX, typename D::Wide& X,
+                               const typename D::Narrow& RY, typename D::Narrow& Y, typename D::Lu& lu) {
+    return D::solve_pair(M, RX, X, RY, Y, lu);
+  }
+};
+
 /// The filtering operator (Särkkä & García-Fernández 2021, Sec. IV-A), for a_i earlier, a_j later:
 ///   M   = I + C_i J_j
 ///   A_ij = A_j M⁻¹ A_i                    b_ij = A_j M⁻¹ (b_i + C_i η_j) + b_j
 ///   C_ij = A_j M⁻¹ C_i A_jᵀ + C_j          η_ij = A_iᵀ M⁻ᵀ (η_j - J_j b_i) + η_i
 ///   J_ij = A_iᵀ M⁻ᵀ J_j A_i + J_i          (M⁻ᵀ = (I + J_j C_i)⁻¹; both by LU solves)
 /// Identity: (I, 0, 0, 0, 0); for dynamic_size the empty (0 × 0) element, which combine treats
-/// as the identity (the engine asks for identity() without a size).
-template <class T, int N>
+/// as the identity (the engine asks for identity() without a size). Solver: how the two systems
+/// are solved (LuSolver; the GPU fast paths' scan keeps its matrices in registers with
+/// cuda/fast_steps.cuh's RegisterSolver).
+template <class T, int N, class Solver = LuSolver>
 struct FilterOp {
   using D = Dense<T, N>;
   using element = FilterElement<T, N>;
@@ -218,7 +234,7 @@ struct FilterOp {
     D::mul(ej.J, ei.b, s.w);
     D::mul(ej.J, ei.A, s.P);
     stack_narrow(s.ry, ej.eta, s.w, s.P, n);
-    const bool ok = D::solve_pair(s.M, s.rx, s.X, s.ry, s.Y, s.lu);
+    const bool ok = Solver::template solve_pair<D>(s.M, s.rx, s.X, s.ry, s.Y, s.lu);
     // P = M⁻¹ A_i, v = M⁻¹ (b_i + C_i η_j), R = M⁻¹ C_i; w = M⁻ᵀ (η_j - J_j b_i), M = M⁻ᵀ J_j A_i.
     unstack(s.X, s.Y, s.P, s.v, s.R, s.w, s.M, n);
     D::mul(ej.A, s.P, out.A);
@@ -353,8 +369,9 @@ struct SmoothScratch {
 /// out of it (Sec. IV-B):  P⁻ = F P Fᵀ + Q,  E = P Fᵀ (P⁻)⁺,  g = m - E (F m + c),  L = P - E F P.
 /// (P⁻)⁺ is applied by Dense::psd_solve (Eᵀ = (P⁻)⁺ F P), which drops pivots below
 /// smoother_pivot_tolerance·max diag: a singular P⁻ acts as a pseudo-inverse on its range.
-/// Written into e (aliasing no input).
-template <class T, int N>
+/// Written into e (aliasing no input). ReciprocalPivots: Dense::psd_solve's form for the GPU fast
+/// paths (compiled sizes only).
+template <class T, int N, bool ReciprocalPivots = false>
 KS_HD void smooth_element_into(const typename Dense<T, N>::Mat& F, const typename Dense<T, N>::Mat& Q,
                                const typename Dense<T, N>::Vec& c, const typename Dense<T, N>::Vec& m,
                                const typename Dense<T, N>::Mat& P, SmoothElement<T, N>& e, SmoothScratch<T, N>& s) {
@@ -363,7 +380,7 @@ KS_HD void smooth_element_into(const typename Dense<T, N>::Mat& F, const typenam
   D::mul_nt(s.FP, F, s.Pp);
   D::add_to(s.Pp, Q);
   D::symmetrise(s.Pp);
-  D::psd_solve(s.Pp, s.FP, s.ET, smoother_pivot_tolerance<T>(), s.lu);
+  D::template psd_solve<ReciprocalPivots>(s.Pp, s.FP, s.ET, smoother_pivot_tolerance<T>(), s.lu);
   D::transpose_into(s.ET, e.E);
   // g = m - E (F m + c).
   D::mul(F, m, s.v);
@@ -382,6 +399,16 @@ KS_HD SmoothElement<T, N> smooth_element(const M& F, const M& Q, const typename 
   SmoothElement<T, N> e;
   SmoothScratch<T, N> s;
   smooth_element_into(F, Q, c, m, P, e, s);
+  return e;
+}
+
+/// smooth_element with the LDLᵀ solve's reciprocal pivots (the GPU fast paths', compiled sizes).
+template <class T, int N>
+KS_HD SmoothElement<T, N> smooth_element_reciprocal(const Mat<T, N, N>& F, const Mat<T, N, N>& Q, const Vec<T, N>& c,
+                                                    const Vec<T, N>& m, const Mat<T, N, N>& P) {
+  SmoothElement<T, N> e;
+  SmoothScratch<T, N> s;
+  smooth_element_into<T, N, true>(F, Q, c, m, P, e, s);
   return e;
 }
 

@@ -160,10 +160,14 @@ KS_HD bool cholesky_solve(const Mat<T, N, N>& A, const Mat<T, N, M>& B, Mat<T, N
 /// corresponding components of the solution are set to zero (a pseudo-inverse on the
 /// range of A when the null space is aligned with the dropped pivots). Returns the
 /// number of pivots kept (the numerical rank); never divides by a tiny pivot.
-template <class T, int N, int M>
+/// Reciprocal: each kept pivot inverted once and multiplied by (N divisions instead of
+/// N(N−1)/2 + N·M; within a rounding of the quotients, for device code where a division is a
+/// long instruction sequence).
+template <class T, int N, int M, bool Reciprocal = false>
 KS_HD int ldlt_solve(const Mat<T, N, N>& A, const Mat<T, N, M>& B, Mat<T, N, M>& X, T rel_tol) {
   Mat<T, N, N> L = Mat<T, N, N>::identity();
   T d[N];
+  [[maybe_unused]] T inv[N];  // Reciprocal only: 1/d of the kept pivots
   bool kept[N];
   T scale = T(0);
   for (int i = 0; i < N; ++i) scale = std::abs(A(i, i)) > scale ? std::abs(A(i, i)) : scale;
@@ -175,10 +179,14 @@ KS_HD int ldlt_solve(const Mat<T, N, N>& A, const Mat<T, N, M>& B, Mat<T, N, M>&
     kept[j] = dj > tol;
     d[j] = kept[j] ? dj : T(0);
     rank += kept[j] ? 1 : 0;
+    if constexpr (Reciprocal) inv[j] = kept[j] ? T(1) / dj : T(0);
     for (int i = j + 1; i < N; ++i) {
       T s = A(i, j);
       for (int k = 0; k < j; ++k) s -= L(i, k) * L(j, k) * d[k];
-      L(i, j) = kept[j] ? s / dj : T(0);
+      if constexpr (Reciprocal)
+        L(i, j) = kept[j] ? s * inv[j] : T(0);
+      else
+        L(i, j) = kept[j] ? s / dj : T(0);
     }
   }
   for (int c = 0; c < M; ++c) {
@@ -188,7 +196,12 @@ KS_HD int ldlt_solve(const Mat<T, N, N>& A, const Mat<T, N, M>& B, Mat<T, N, M>&
       for (int k = 0; k < i; ++k) s -= L(i, k) * y[k];
       y[i] = s;
     }
-    for (int i = 0; i < N; ++i) y[i] = kept[i] ? y[i] / d[i] : T(0);  // D z = y
+    for (int i = 0; i < N; ++i) {  // D z = y
+      if constexpr (Reciprocal)
+        y[i] = kept[i] ? y[i] * inv[i] : T(0);
+      else
+        y[i] = kept[i] ? y[i] / d[i] : T(0);
+    }
     for (int i = N - 1; i >= 0; --i) {  // Lᵀ x = z
       T s = y[i];
       for (int k = i + 1; k < N; ++k) s -= L(k, i) * X(k, c);
