@@ -7,7 +7,6 @@ namespace {
 scan::Status unsupported() { return {1, "kla cuda: kalmanscan was built without CUDA"}; }
 }  // namespace
 
-int default_spacing(std::size_t) { return 8; }
 std::size_t saved_states_bytes(const Shape&, Kernels, int) { return 0; }
 scan::Status forward(const Inputs<float>&, const Outputs<float>&, void*, Kernels, const SavedStates&) {
   return unsupported();

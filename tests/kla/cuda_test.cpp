@@ -5,6 +5,8 @@
 // saved states. Every test skips, saying so, without a CUDA device.
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include "kalmanscan/kla/cuda.hpp"
 #include "kalmanscan/kla/kla.hpp"
 #include "kalmanscan/kla/reference.hpp"
@@ -42,22 +44,21 @@ Tensors expected(const OwnedInputs<double>& in, const OwnedCotangents<double>& c
 
 // How a check runs the kernels: separate forward and backward calls (the backward sweeps its own
 // checkpoints), or, with a spacing ≥ 0, forward_backward_host, whose backward starts from the
-// states the forward saved every `spacing` tokens (0: default_spacing; 8: one backward round, no
-// span recompute at S ≤ 32; 256: spans of 32 or 64 rounds, longer than the backward's own 16).
-// wide_previous (the previous wide backward) is tested until the measurement that picks one of the two.
+// states the forward saved every `spacing` tokens (0: default_spacing, 128 tokens or less for short
+// sequences; 8: one backward round, no span recompute at S ≤ 32; 16: spans of two rounds; 128: 16 or
+// 32 rounds; 256: spans of 32 or 64 rounds, longer than the backward's own 16).
 struct Variant {
   cuda::Kernels kernels;
   int spacing = -1;  ///< < 0: separate calls, no saved states
 };
-constexpr Variant variants[] = {{cuda::Kernels::wide},        {cuda::Kernels::split},        {cuda::Kernels::wide_previous},
-                                {cuda::Kernels::wide, 0},     {cuda::Kernels::wide, 8},      {cuda::Kernels::wide, 16},
-                                {cuda::Kernels::wide, 256},   {cuda::Kernels::automatic, 0}, {cuda::Kernels::split, 0}};
+constexpr Variant variants[] = {{cuda::Kernels::wide},      {cuda::Kernels::split},         {cuda::Kernels::wide, 0},
+                                {cuda::Kernels::wide, 8},   {cuda::Kernels::wide, 16},      {cuda::Kernels::wide, 128},
+                                {cuda::Kernels::wide, 256}, {cuda::Kernels::automatic, 0}, {cuda::Kernels::split, 0}};
 
 std::string name(const Variant& v) {
-  const char* k = v.kernels == cuda::Kernels::wide            ? "wide"
-                  : v.kernels == cuda::Kernels::split         ? "split"
-                  : v.kernels == cuda::Kernels::wide_previous ? "wide_previous"
-                                                              : "automatic";
+  const char* k = v.kernels == cuda::Kernels::wide    ? "wide"
+                  : v.kernels == cuda::Kernels::split ? "split"
+                                                      : "automatic";
   return std::string(" (") + k + (v.spacing < 0 ? "" : ", saved states every " + std::to_string(v.spacing)) + ")";
 }
 
@@ -172,7 +173,6 @@ TEST(Cuda, BackwardScratchIsFarBelowOneStateTensor) {
       EXPECT_EQ(cuda::saved_states_bytes(s), 0u);
     }
     EXPECT_EQ(cuda::saved_states_bytes(s, cuda::Kernels::split), 0u);
-    EXPECT_EQ(cuda::saved_states_bytes(s, cuda::Kernels::wide_previous), 0u);
   }
   // Every slot's λ and η before every spacing-th token (S a power of two, M a multiple of the tile).
   const Shape s{8, 2048, 1024, 16};
@@ -180,8 +180,11 @@ TEST(Cuda, BackwardScratchIsFarBelowOneStateTensor) {
     EXPECT_EQ(cuda::saved_states_bytes(s, cuda::Kernels::wide, spacing),
               s.B * (s.L / std::size_t(spacing)) * s.M * s.S * 2 * sizeof(float))
         << "spacing " << spacing;
-  EXPECT_EQ(cuda::default_spacing(16), 8);
-  EXPECT_EQ(cuda::default_spacing(100), 64);
+  // The default: 128 tokens, or L rounded up to a power of two (at least 8) when shorter.
+  EXPECT_EQ(cuda::saved_states_bytes(s, cuda::Kernels::wide), cuda::saved_states_bytes(s, cuda::Kernels::wide, 128));
+  for (const auto& [L, spacing] : {std::pair<std::size_t, int>{0, 8}, {1, 8}, {8, 8}, {9, 16}, {33, 64}, {128, 128},
+                                   {129, 128}, {65536, 128}})
+    EXPECT_EQ(cuda::default_spacing(L), spacing) << "L = " << L;
 }
 
 TEST(Cuda, RejectsUnsupportedSlotsAndShortScratch) {

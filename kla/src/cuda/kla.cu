@@ -70,7 +70,7 @@ int wide_backward_round(int sp) {
 
 /// The spacing of saved states in tokens: the caller's (checked), or the default for 0.
 int checked_spacing(const Shape& s, int spacing) {
-  if (spacing == 0) return default_spacing(s.S);
+  if (spacing == 0) return default_spacing(s.L);
   if (spacing < 8 || spacing > 256 || (spacing & (spacing - 1)) != 0)
     throw Error("kla cuda: saved states every " + std::to_string(spacing) +
                 " tokens; the spacing must be a power of two from 8 to 256 (or 0: default_spacing)");
@@ -121,10 +121,8 @@ bool use_split(const Geometry& g, Kernels kernels) {
   return kernels == Kernels::split || (kernels == Kernels::automatic && split_time(g));
 }
 
-/// Whether these kernels' forward saves states for the backward (the lean wide kernels).
-bool saves_states(const Geometry& g, Kernels kernels) {
-  return !use_split(g, kernels) && kernels != Kernels::wide_previous;
-}
+/// Whether these kernels' forward saves states for the backward (the wide kernels).
+bool saves_states(const Geometry& g, Kernels kernels) { return !use_split(g, kernels); }
 
 /// Calls f(std::integral_constant<int, G>{}) with the wide kernels' slots per thread for w.
 template <class F>
@@ -161,7 +159,7 @@ cudaError_t launch_forward(const Geometry& g, const detail::DeviceIn& in, const 
   });
 }
 
-/// `saved` (lean wide kernels only; null: none): the forward's states, every `spacing` tokens.
+/// `saved` (wide kernels only; null: none): the forward's states, every `spacing` tokens.
 cudaError_t launch_backward(const Geometry& g, const detail::DeviceIn& in, const detail::DeviceCot& cot,
                             const detail::DeviceGrad& grad, float* scratch, const float* saved, int spacing,
                             Kernels kernels, cudaStream_t st) {
@@ -171,12 +169,10 @@ cudaError_t launch_backward(const Geometry& g, const detail::DeviceIn& in, const
                   st, in, cot, grad, g, scratch);
   WideGeometry w = wide_geometry(g, saved ? spacing : 0);
   set_vector_staging(w, in, &cot);
-  const bool lean = kernels != Kernels::wide_previous;
   return with_slots_per_thread(w, [&](auto G) {
     constexpr int g_ = decltype(G)::value;
-    return launch(lean ? detail::wide_backward_kernel<g_, true> : detail::wide_backward_kernel<g_, false>, blocks(w),
-                  detail::wide_threads, detail::WideBackwardShared<g_>::bytes(w, lean), st, in, cot, grad, w, scratch,
-                  saved);
+    return launch(detail::wide_backward_kernel<g_>, blocks(w), detail::wide_threads,
+                  detail::WideBackwardShared<g_>::bytes(w), st, in, cot, grad, w, scratch, saved);
   });
 }
 
@@ -192,12 +188,6 @@ float* saved_or_null(const Shape& s, const Geometry& g, Kernels kernels, const S
 }
 
 }  // namespace
-
-int default_spacing(std::size_t S) {
-  std::size_t sp = 1;
-  while (sp < S) sp *= 2;
-  return sp <= 16 ? 8 : int(sp / 2);
-}
 
 std::size_t saved_states_bytes(const Shape& shape, Kernels kernels, int spacing) {
   spacing = checked_spacing(shape, spacing);

@@ -391,8 +391,8 @@ __host__ __device__ inline std::size_t wide_scratch_per_block(const WideGeometry
 
 /// Shared memory of the wide backward: per-token terms (k̄ and q̄ [R][threads·G] each; v̄, Λv̄
 /// pairs as ChannelTerms), then the staged rounds (16-byte aligned: an even number of pairs).
-/// The lean backward's forward passes stage rounds of RA tokens (no cotangents, no queries) over
-/// the same memory from its start: they never run while the adjoint rounds use it.
+/// The backward's forward passes stage rounds of RA tokens (no cotangents, no queries) over the
+/// same memory from its start: they never run while the adjoint rounds use it.
 template <int G>
 struct WideBackwardShared {
   // RA = 2R: with 4R the two unrolled forward passes pushed the kernel past 255 registers (spills
@@ -404,7 +404,7 @@ struct WideBackwardShared {
   __host__ __device__ static std::size_t chan_bytes(const WideGeometry& g) {
     return (ChannelTerms::pairs(g, R) + 1) / 2 * 2 * sizeof(float2);
   }
-  /// Lean with G ≤ 4: the reverse rounds' starts when the forward saved them all, staged with their
+  /// With G ≤ 4: the reverse rounds' starts when the forward saved them all, staged with their
   /// tokens (two buffers after the staged rounds). Not with 8 slots a thread, where the staging's
   /// registers tripled the spills (32/96 → 96/212 bytes stored/loaded).
   static constexpr bool stage_starts = G <= 4;
@@ -412,21 +412,21 @@ struct WideBackwardShared {
   __host__ __device__ static std::size_t starts_offset(const WideGeometry& g) {
     return 2 * slot_bytes + chan_bytes(g) + 2 * WideStaged::floats(g, R, true) * sizeof(float);
   }
-  __host__ __device__ static std::size_t bytes(const WideGeometry& g, bool lean) {
-    const std::size_t adjoint = starts_offset(g) + (lean && stage_starts ? 2 * start_bytes : 0);
+  __host__ __device__ static std::size_t bytes(const WideGeometry& g) {
+    const std::size_t adjoint = starts_offset(g) + (stage_starts ? 2 * start_bytes : 0);
     const std::size_t forward = 2 * WideStaged::floats(g, RA, false) * sizeof(float);
-    return lean && forward > adjoint ? forward : adjoint;
+    return forward > adjoint ? forward : adjoint;
   }
 };
 
 /// Backward of the n tokens of the staged round st, from the states (lam, eta) before it:
 /// (lam_bar, eta_bar) go from the adjoints of the states after the round (its last readout
 /// excluded) to those of the states before it; ā, p̄ terms are added to a_sum, p_sum and each
-/// token's gradient terms left in the shared buffers. Lean: the adjoint in factored form
+/// token's gradient terms left in the shared buffers. The adjoint in factored form
 /// (step_adjoint_from, ChannelTokenGrads: the token gradients summed over the G slots), reusing
 /// each step's reciprocal 1/D from the recompute when G ≤ 4 (with 8 slots a thread the R·G more
-/// registers spill); otherwise a9b6b93's arithmetic.
-template <int G, int R, bool Lean>
+/// registers spill).
+template <int G, int R>
 __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeometry& g, const SlotGroup<G>& s, int n,
                                            const float (&lam)[G], const float (&eta)[G], float (&lam_bar)[G],
                                            float (&eta_bar)[G], float (&a_sum)[G], float (&p_sum)[G],
@@ -434,7 +434,7 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
   const int tid = int(threadIdx.x), token_pairs = g.tpc * g.chan_stride;
   float2* const own = chan_terms + ChannelTerms::own(g);
   float sl[R + 1][G], se[R + 1][G];  // the round's states: index kk = before its kk-th token
-  constexpr bool keep = Lean && G <= 4;
+  constexpr bool keep = G <= 4;
   float sg[keep ? R : 1][G];         // keep: 1/D of token kk's step
 #pragma unroll
   for (int i = 0; i < G; ++i) sl[0][i] = lam[i], se[0][i] = eta[i];
@@ -454,32 +454,16 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
     float kb[G], qb[G];
     // Per slot, the readout at token kk completes the adjoints of the state after it; then back
     // through its update.
-    if constexpr (Lean) {
-      kla::detail::ChannelTokenGrads<float> cg{tk.lv, tk.lv * tk.v};
+    kla::detail::ChannelTokenGrads<float> cg{tk.lv, tk.lv * tk.v};
 #pragma unroll
-      for (int i = 0; i < G; ++i) {
-        qb[i] = kla::detail::readout_adjoint(tk.q[i], sl[kk + 1][i], se[kk + 1][i], gy, gy_var, lam_bar[i], eta_bar[i]);
-        const float phi_bar = lam_bar[i], r_bar = eta_bar[i];
-        const float rcp = keep ? sg[keep ? kk : 0][i] : kla::detail::step_reciprocal(s.par[i], sl[kk][i]);
-        kla::detail::step_adjoint_from(s.par[i], sl[kk][i], rcp, se[kk][i], lam_bar[i], eta_bar[i], a_sum[i], p_sum[i]);
-        kb[i] = cg.add_slot(tk.k[i], phi_bar, r_bar);
-      }
-      own[kk * token_pairs] = make_float2(cg.v_bar, cg.lam_v_bar(tk.v));
-    } else {
-      float v_sum = 0.f, lv_sum = 0.f;
-#pragma unroll
-      for (int i = 0; i < G; ++i) {
-        qb[i] = kla::detail::readout_adjoint(tk.q[i], sl[kk + 1][i], se[kk + 1][i], gy, gy_var, lam_bar[i], eta_bar[i]);
-        float phi_bar, r_bar;
-        kla::detail::step_adjoint(s.par[i], sl[kk][i], se[kk][i], lam_bar[i], eta_bar[i], a_sum[i], p_sum[i], phi_bar,
-                                  r_bar);
-        const kla::detail::TokenGrads<float> tg = kla::detail::token_grads(tk.v, tk.lv, tk.k[i], phi_bar, r_bar);
-        v_sum += tg.v;
-        lv_sum += tg.lam_v;
-        kb[i] = tg.k;
-      }
-      own[kk * token_pairs] = make_float2(v_sum, lv_sum);
+    for (int i = 0; i < G; ++i) {
+      qb[i] = kla::detail::readout_adjoint(tk.q[i], sl[kk + 1][i], se[kk + 1][i], gy, gy_var, lam_bar[i], eta_bar[i]);
+      const float phi_bar = lam_bar[i], r_bar = eta_bar[i];
+      const float rcp = keep ? sg[keep ? kk : 0][i] : kla::detail::step_reciprocal(s.par[i], sl[kk][i]);
+      kla::detail::step_adjoint_from(s.par[i], sl[kk][i], rcp, se[kk][i], lam_bar[i], eta_bar[i], a_sum[i], p_sum[i]);
+      kb[i] = cg.add_slot(tk.k[i], phi_bar, r_bar);
     }
+    own[kk * token_pairs] = make_float2(cg.v_bar, cg.lam_v_bar(tk.v));
     // Padding slots and channels computed on zeros: their terms are zero.
     store_slots<G>(k_terms + (kk * wide_threads + tid) * G, kb);
     store_slots<G>(q_terms + (kk * wide_threads + tid) * G, qb);
@@ -488,14 +472,13 @@ __device__ inline void wide_round_adjoints(const WideStaged& st, const WideGeome
 
 /// Backward; grad.k, grad.q, grad.a_bar, grad.p_bar must be zero on entry (summed with atomics
 /// across blocks). `scratch`: blocks · wide_scratch_per_block floats, 16-byte aligned. `saved`:
-/// the checkpoints that wide_forward_kernel saved with the same geometry (Lean only), or null:
-/// then the backward sweeps them into the scratch (span_rounds = rounds_per_checkpoint).
-/// Lean (the default; !Lean is a9b6b93's backward, kept to be measured against it): the round
-/// adjoints of wide_round_adjoints<Lean>, and the two forward passes (checkpoint sweep, span)
-/// go in rounds of RA = 2R tokens (half the barriers and staging calls), step no token
-/// whose state nothing reads (the sweep stops at the last checkpoint, a span pass at its last
-/// round start) and do not stage the queries.
-template <int G, bool Lean>
+/// the checkpoints that wide_forward_kernel saved with the same geometry, or null: then the
+/// backward sweeps them into the scratch (span_rounds = rounds_per_checkpoint).
+/// The round adjoints are wide_round_adjoints'; the two forward passes (checkpoint sweep, span)
+/// go in rounds of RA = 2R tokens (half the barriers and staging calls), step no token whose
+/// state nothing reads (the sweep stops at the last checkpoint, a span pass at its last round
+/// start) and do not stage the queries.
+template <int G>
 __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
     wide_backward_kernel(DeviceIn in, DeviceCot cot, DeviceGrad grad, WideGeometry g, float* scratch,
                          const float* saved) {
@@ -506,8 +489,8 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
   float* const q_terms = reinterpret_cast<float*>(shared_raw + Shared::slot_bytes);
   float2* const chan_terms = reinterpret_cast<float2*>(shared_raw + 2 * Shared::slot_bytes);
   float* const staged = reinterpret_cast<float*>(shared_raw + 2 * Shared::slot_bytes + Shared::chan_bytes(g));
-  constexpr bool stage_starts = Lean && Shared::stage_starts;
-  [[maybe_unused]] float* const starts = reinterpret_cast<float*>(shared_raw + Shared::starts_offset(g));  // [2][states]
+  constexpr bool stage_starts = Shared::stage_starts;
+  float* const starts = reinterpret_cast<float*>(shared_raw + Shared::starts_offset(g));  // [2][states]
   const SlotGroup<G> s = make_slot_group<G>(g, in.a_bar, in.p_bar);
   const int per = g.span_rounds;
   const long long rounds = round_count(g.L, R), checkpoints = checkpoint_count(g.L, R, per);
@@ -520,21 +503,7 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
   float lam[G], eta[G];
   auto save = [&](float* at) { save_states<G>(at, lam, eta); };
   auto load = [&](const float* at) { load_states<G>(at, lam, eta); };
-  auto stage = [&](const DeviceCot* c) {
-    return [&, c](int which, long long r) {
-      stage_round<R>(WideStaged::carve(staged, g, R, true, which), in, c, g, s.b, s.tile, r);
-    };
-  };
-  // Moves (lam, eta) over the staged round r.
-  auto advance = [&](int which, long long r) {
-    const WideStaged st = WideStaged::carve(staged, g, R, true, which);
-    for_tokens<R>(tokens_in_round(g.L, r, R), [&](int kk) {
-      const WideToken<G> tk = read_token(st, g, s, kk);
-#pragma unroll
-      for (int i = 0; i < G; ++i) step_slot(s, tk, i, lam[i], eta[i]);
-    });
-  };
-  // Lean: steps (lam, eta) from token R·r_begin to R·r_end (r_begin a checkpoint's round), in
+  // Steps (lam, eta) from token R·r_begin to R·r_end (r_begin a checkpoint's round), in
   // rounds of RA tokens staged over the start of shared memory, calling save_at(r) with the
   // states before each round r of R tokens on the way (not at r_end).
   auto forward_pass = [&](long long r_begin, long long r_end, auto&& save_at) {
@@ -560,18 +529,11 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
   // Forward sweep, unless the forward saved them: the states at each checkpoint's first round.
   if (swept) {
     initial_states(in, g, s, lam, eta);
-    if constexpr (Lean) {
-      if (checkpoints > 0) {
-        forward_pass(0, (checkpoints - 1) * per, [&](long long r) {
-          if (r % per == 0) save(swept + (r / per) * states);
-        });
-        save(swept + (checkpoints - 1) * states);
-      }
-    } else {
-      pipelined_rounds(0, rounds, 1, stage(nullptr), [&](int which, long long r) {
+    if (checkpoints > 0) {
+      forward_pass(0, (checkpoints - 1) * per, [&](long long r) {
         if (r % per == 0) save(swept + (r / per) * states);
-        advance(which, r);
       });
+      save(swept + (checkpoints - 1) * states);
     }
   }
   float lam_bar[G], eta_bar[G], a_sum[G], p_sum[G];
@@ -584,24 +546,16 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
   for (long long cp = checkpoints - 1; cp >= 0; --cp) {
     const long long r0 = cp * per;
     const long long n_rounds = r0 + per < rounds ? per : rounds - r0;
-    // Round starts of this span, from its checkpoint (Lean: the first is the checkpoint itself,
-    // read there; a span of one round, at the spacing of one round, needs no pass).
-    if constexpr (Lean) {
-      if (n_rounds > 1) {
-        load(ck + cp * states);
-        forward_pass(r0, r0 + n_rounds - 1, [&](long long r) {
-          if (r > r0) save(span + (r - r0) * states);
-        });
-        save(span + (n_rounds - 1) * states);
-      }
-    } else {
+    // Round starts of this span, from its checkpoint (the first is the checkpoint itself, read
+    // there; a span of one round, at the spacing of one round, needs no pass).
+    if (n_rounds > 1) {
       load(ck + cp * states);
-      pipelined_rounds(r0, n_rounds, 1, stage(nullptr), [&](int which, long long r) {
-        save(span + (r - r0) * states);
-        advance(which, r);
+      forward_pass(r0, r0 + n_rounds - 1, [&](long long r) {
+        if (r > r0) save(span + (r - r0) * states);
       });
+      save(span + (n_rounds - 1) * states);
     }
-    // Lean: each round's start, the checkpoint or the span's. With the forward's states at every
+    // Each round's start, the checkpoint or the span's. With the forward's states at every
     // round (spans of one round: every start is a checkpoint from HBM, written by the forward's
     // kernel) and stage_starts, it is staged with the round's tokens, so that its load's latency
     // hides behind the previous round like theirs. Not the span's starts, which this thread has
@@ -610,17 +564,12 @@ __global__ void __launch_bounds__(wide_threads, WideRounds<G>::backward_blocks)
     auto round_start = [&](long long r) { return r == r0 ? ck + cp * states : span + (r - r0) * states; };
     const bool staged_starts = stage_starts && saved && per == 1;
     pipelined_rounds(r0 + n_rounds - 1, n_rounds, -1, [&](int which, long long r) {
-      stage(&cot)(which, r);
+      stage_round<R>(WideStaged::carve(staged, g, R, true, which), in, &cot, g, s.b, s.tile, r);
       if (staged_starts) stage_states<G>(starts + which * states, ck + r * states);
     }, [&](int which, long long r) {
-      if (staged_starts)
-        load(starts + which * states);
-      else if constexpr (Lean)
-        load(round_start(r));
-      else
-        load(span + (r - r0) * states);
-      wide_round_adjoints<G, R, Lean>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R),
-                                      lam, eta, lam_bar, eta_bar, a_sum, p_sum, chan_terms, k_terms, q_terms);
+      load(staged_starts ? starts + which * states : round_start(r));
+      wide_round_adjoints<G, R>(WideStaged::carve(staged, g, R, true, which), g, s, tokens_in_round(g.L, r, R), lam,
+                                eta, lam_bar, eta_bar, a_sum, p_sum, chan_terms, k_terms, q_terms);
       __syncthreads();
       write_channel_sums<R>(chan_terms, grad.v, grad.lam_v, g, s.b, s.tile, r);
       add_slot_sums<R>(k_terms, q_terms, grad.k, grad.q, g, s.b, r);

@@ -39,10 +39,8 @@ namespace kalmanscan::kla::cuda {
 inline constexpr std::size_t max_slots = 128;
 
 /// Which kernels run (above): `automatic` picks `wide` when the shape has enough blocks to fill
-/// the GPU, else `split`. Both give the same results; tests force each. `wide_previous`: the wide
-/// kernels with the backward of commit a9b6b93 (three forward steps per token, its adjoint
-/// arithmetic), kept only to be measured against the current one in the same run.
-enum class Kernels { automatic, wide, split, wide_previous };
+/// the GPU, else `split`. Both give the same results; tests force each.
+enum class Kernels { automatic, wide, split };
 
 /// States the forward saves for the backward: every slot's (λ, η) before every `spacing`-th
 /// token, in device memory that the caller owns from the forward to the backward (opaque; its
@@ -50,17 +48,24 @@ enum class Kernels { automatic, wide, split, wide_previous };
 /// where it picks them; for the others saved_states_bytes is 0 and the buffer is left unused).
 /// `spacing`: a power of two from 8 to 256 tokens; 0 = default_spacing. Smaller spacings cost
 /// more memory, 2·S/spacing [B, L, M] float tensors (S rounded up to a power of two), and spare
-/// more of the backward's recompute (none at all at one backward round: 8 tokens, 4 from 64 slots).
+/// more of the backward's recompute (none at all at one backward round: 8 tokens, 4 from 64 slots)
+/// — but on the H200 the forward that writes them costs more than the backward saves
+/// (docs/BENCHMARKS.md, KLA run 11), hence the default's 128.
 struct SavedStates {
   void* data = nullptr;  ///< device memory of saved_states_bytes(shape, kernels, spacing) bytes; null: none
   std::size_t bytes = 0;
   int spacing = 0;
 };
 
-/// The default spacing for S slots: one backward round (8 tokens) up to 16 slots, S/2 tokens above
-/// (S rounded up to a power of two), so that the saved states stay within four [B, L, M] float
-/// tensors (a quarter of [B, L, M, S] at S = 16, less above).
-int default_spacing(std::size_t S);
+/// The default spacing for sequences of L tokens: 128 tokens (the fastest forward+backward
+/// measured at S = 16, and the least memory: 2·S/128 [B, L, M] float tensors, a quarter of one at
+/// S = 16), or L rounded up to a power of two (at least 8) when that is shorter, so that a short
+/// sequence's backward keeps no more span scratch than its rounds need.
+inline int default_spacing(std::size_t L) {
+  int spacing = 8;
+  while (spacing < 128 && std::size_t(spacing) < L) spacing *= 2;
+  return spacing;
+}
 
 /// Bytes of saved states the forward writes for this shape, kernels and spacing (0: the kernels
 /// that run save none, and the backward sweeps its own checkpoints). Throws Error for a bad spacing.
