@@ -172,7 +172,7 @@ KS_HD void unstack(const Wide& X, const Narrow& Y, M& left, V& mid, M& right, V&
 }
 
 /// FilterOp's default solver of its two systems, X = M⁻¹ RX and Y = M⁻ᵀ RY: D::solve_pair (LU with
-/// partial pivoting; Eigen's for dynamic_size).
+/// partial pivoting; dynamic_dense.hpp's allocation-free LU for dynamic_size).
 struct LuSolver {
   template <class D>
   KS_HD static bool solve_pair(const typename D::Mat& M, const typename D::Wide& RX, typename D::Wide& X,
