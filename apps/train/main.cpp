@@ -72,6 +72,8 @@ int main(int argc, char** argv) {
   app.add_option("--export-sequences", c.export_sequences, "sequences in the export")->capture_default_str();
   app.add_option("--export-length", c.export_length, "length of the exported sequences (0: --seq-len)")
       ->capture_default_str();
+  app.add_flag("--tie-embeddings", c.tie_embeddings,
+               "head = embedding matrix, no bias (mqar, as Zoology's models; needs classes = vocab)");
   app.add_option("--vocab", c.vocab, "mqar: vocabulary size")->capture_default_str();
   app.add_option("--pairs", c.pairs, "mqar: key-value pairs (0: seq-len/16)")->capture_default_str();
   app.add_option("--threads", c.threads, "CPU threads (0: LibTorch's default)")->capture_default_str();

@@ -239,7 +239,17 @@ Sequence tagger_loop(const Weights& w, const ModelOptions& o, const std::vector<
     }
   }
   Sequence logits;
-  for (const Vec& xt : x) logits.push_back(linear(w, "head", layer_norm(w, "norm", xt)));
+  for (const Vec& xt : x) {
+    const Vec h = layer_norm(w, "norm", xt);
+    if (!o.tie_embeddings) {
+      logits.push_back(linear(w, "head", h));
+      continue;
+    }
+    Vec row(std::size_t(embed.size(0)), 0.0);  // the embedding matrix as the head: row[v] = E[v] · h
+    for (int64_t v = 0; v < embed.size(0); ++v)
+      for (int64_t c = 0; c < embed.size(1); ++c) row[v] += embed[v][c] * h[c];
+    logits.push_back(std::move(row));
+  }
   return logits;
 }
 

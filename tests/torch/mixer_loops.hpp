@@ -68,7 +68,8 @@ Sequence mixer_loop(const Weights& w, const MixerOptions& o, const Sequence& x);
 at::Tensor mixer_loop(const torch::nn::Module& mixer, const MixerOptions& o, const at::Tensor& x);
 
 /// The Tagger: embedding rows; per block x ← x + mixer(LayerNorm₁(x)), then per token
-/// x ← x + fc2(GELU(fc1(LayerNorm₂(x)))) with the exact (erf) GELU; logits = head(LayerNorm(x)).
+/// x ← x + fc2(GELU(fc1(LayerNorm₂(x)))) with the exact (erf) GELU; logits = head(LayerNorm(x)),
+/// with tied embeddings E · LayerNorm(x) (E the embedding matrix, no bias).
 Sequence tagger_loop(const Weights& w, const ModelOptions& o, const std::vector<int64_t>& tokens);
 
 /// Sequences of equal length stacked into an fp64 tensor [B, L, D].

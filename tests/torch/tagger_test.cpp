@@ -1,12 +1,15 @@
 // The Tagger (model.hpp) against the same model written as loops over its own weights
 // (mixer_loops.hpp: embedding rows, pre-norm blocks with LayerNorm, the mixer's loop reference,
-// residuals and the GELU MLP, final LayerNorm and linear head), for every mixer kind, in fp64.
+// residuals and the GELU MLP, final LayerNorm and linear head), for every mixer kind, in fp64; tied
+// embeddings; the head computed at asked positions only.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "kalmanscan/kla/error.hpp"
 #include "kalmanscan/kla/torch/mixers.hpp"
 #include "kalmanscan/kla/torch/model.hpp"
 #include "mixer_loops.hpp"
@@ -50,6 +53,56 @@ TEST_P(TaggerLoop, EqualsTheModelWrittenAsLoopsOverItsWeights) {
 INSTANTIATE_TEST_SUITE_P(Mixers, TaggerLoop,
                          ::testing::Values(MixerKind::kla, MixerKind::linear, MixerKind::gla, MixerKind::attention),
                          [](const auto& p) { return mixer_name(p.param); });
+
+// Tied embeddings (MQAR, as Zoology's models): the head is the embedding matrix, without a bias,
+// against the loop model reading E for both; and there is no separate head parameter.
+TEST(Tagger, TiedEmbeddingsUseTheEmbeddingMatrixAsTheHead) {
+  ModelOptions mo;
+  mo.vocab = mo.classes = 11;
+  mo.blocks = 1;
+  mo.mixer.kind = MixerKind::kla;
+  mo.mixer.d_model = 8;
+  mo.mixer.state_size = 3;
+  mo.tie_embeddings = true;
+  torch::manual_seed(5);
+  Tagger model(mo);
+  model->to(torch::kDouble);
+  for (const auto& p : model->named_parameters()) EXPECT_EQ(p.key().rfind("head", 0), std::string::npos) << p.key();
+  const auto tokens = torch::randint(0, mo.vocab, {2, 6}, torch::kLong);
+  torch::NoGradGuard no_grad;
+  const testing::Weights w(*model);
+  std::vector<testing::Sequence> expected;
+  for (int64_t b = 0; b < 2; ++b) {
+    std::vector<int64_t> row(6);
+    for (int64_t t = 0; t < 6; ++t) row[t] = tokens[b][t].item<int64_t>();
+    expected.push_back(testing::tagger_loop(w, mo, row));
+  }
+  EXPECT_LE(rel_error(model->forward(tokens), testing::stack(expected)), 1e-12);
+  mo.classes = 5;
+  EXPECT_THROW(Tagger{mo}, Error) << "tying needs classes = vocab";
+}
+
+// forward(tokens, positions) gives the logits of forward(tokens) at those positions, per sequence.
+TEST(Tagger, LogitsAtAskedPositionsAreThoseOfTheFullForward) {
+  ModelOptions mo;
+  mo.vocab = mo.classes = 9;
+  mo.blocks = 2;
+  mo.mixer.kind = MixerKind::attention;
+  mo.mixer.d_model = 8;
+  mo.mixer.heads = 2;
+  torch::manual_seed(6);
+  Tagger model(mo);
+  model->to(torch::kDouble);
+  torch::NoGradGuard no_grad;
+  const auto tokens = torch::randint(0, mo.vocab, {2, 7}, torch::kLong);
+  const auto positions = torch::tensor(std::vector<int64_t>{0, 3, 6, 1, 2, 5}, torch::kLong).view({2, 3});
+  const auto full = model->forward(tokens), asked = model->forward(tokens, positions);
+  ASSERT_EQ(asked.sizes(), (std::vector<int64_t>{2, 3, 9}));
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t q = 0; q < 3; ++q)
+      EXPECT_TRUE(torch::equal(asked[b][q], full[b][positions[b][q].item<int64_t>()])) << b << ", " << q;
+  EXPECT_THROW(model->forward(tokens, positions.view({3, 2})), Error) << "positions of another batch";
+}
 
 }  // namespace
 }  // namespace kalmanscan::kla::nn

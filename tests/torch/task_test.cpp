@@ -118,6 +118,25 @@ TEST(Mqar, QueriesAskForTheValuePairedInThePrefix) {
   EXPECT_THROW(task.sample(1, 20, 0), Error);  // 20 < 4·6
 }
 
+// Batch::asked lists, per sequence and ascending, exactly the positions whose target is not
+// `ignore` (the model's head runs there only); tasks with a target everywhere leave it empty.
+TEST(Mqar, AskedPositionsAreTheTargetedOnes) {
+  TaskOptions o{TaskKind::mqar};
+  o.vocab = 64;
+  o.pairs = 5;
+  const Batch b = Task(o).sample(6, 48, 9);
+  ASSERT_EQ(b.asked.size(), std::size_t(6 * 5));
+  EXPECT_EQ(b.asked_per_sequence(), 5);
+  for (std::int64_t s = 0; s < b.B; ++s) {
+    std::vector<std::int64_t> targeted;
+    for (std::int64_t t = 0; t < b.L; ++t)
+      if (b.targets[std::size_t(s * b.L + t)] != ignore) targeted.push_back(t);
+    EXPECT_EQ(targeted, std::vector<std::int64_t>(b.asked.begin() + s * 5, b.asked.begin() + (s + 1) * 5)) << s;
+  }
+  EXPECT_TRUE(Task(TaskOptions{TaskKind::a5}).sample(2, 8, 1).asked.empty());
+  EXPECT_TRUE(Task(TaskOptions{TaskKind::parity}).sample(2, 8, 1).asked.empty());
+}
+
 TEST(Sampling, SameSeedSameDataAndSequencesIndependentOfTheBatch) {
   const Task task(TaskOptions{TaskKind::s5});
   const Batch a = task.sample(4, 9, 42), b = task.sample(4, 9, 42), c = task.sample(2, 9, 42, 2);

@@ -124,7 +124,7 @@ Batch Task::sample(std::int64_t B, std::int64_t L, std::uint64_t seed, std::uint
   if (options_.kind == TaskKind::mqar && L < 4 * pairs)
     throw Error("task mqar: length " + std::to_string(L) + " is too short for " + std::to_string(pairs) +
                 " key-value pairs (needs ≥ 4·pairs)");
-  Batch out{B, L, std::vector<std::int64_t>(std::size_t(B * L)), std::vector<std::int64_t>(std::size_t(B * L))};
+  Batch out{B, L, std::vector<std::int64_t>(std::size_t(B * L)), std::vector<std::int64_t>(std::size_t(B * L)), {}};
   for (std::int64_t b = 0; b < B; ++b) {
     SplitMix64 g(derive_seed(seed, first + std::uint64_t(b)));
     std::int64_t* x = &out.tokens[std::size_t(b * L)];
@@ -185,6 +185,8 @@ Batch Task::sample(std::int64_t B, std::int64_t L, std::uint64_t seed, std::uint
           x[pos + 1] = values[std::size_t(which)];
           y[pos] = values[std::size_t(which)];
         }
+        for (std::int64_t t = 2 * pairs; t < L; ++t)
+          if (y[t] != ignore) out.asked.push_back(t);
         break;
       }
     }

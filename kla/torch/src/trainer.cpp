@@ -36,7 +36,7 @@ ModelOptions model_options(const TrainConfig& c) {
   mo.expand = c.expand;
   mo.p_init = c.p_init;
   mo.scan = c.scan == "op" ? ScanImpl::op : c.scan == "recurrent" ? ScanImpl::recurrent : ScanImpl::automatic;
-  return ModelOptions{task.vocab(), task.classes(), c.blocks, mo};
+  return ModelOptions{task.vocab(), task.classes(), c.blocks, mo, c.tie_embeddings};
 }
 
 void save_checkpoint(const std::string& path, Tagger& model, torch::optim::Optimizer* optimizer, std::int64_t step) {
@@ -114,7 +114,7 @@ std::string config_json(const TrainConfig& c) {
   std::ostringstream s;
   s << "{\"task\": \"" << json_escape(c.task) << "\", \"mixer\": \"" << json_escape(c.mixer) << "\", \"blocks\": " << c.blocks
     << ", \"d_model\": " << c.d_model << ", \"heads\": " << c.heads << ", \"state_size\": " << c.state_size
-    << ", \"expand\": " << c.expand << ", \"p_init\": " << c.p_init << ", \"seq_len\": " << c.seq_len << ", \"steps\": " << c.steps
+    << ", \"expand\": " << c.expand << ", \"p_init\": " << c.p_init << ", \"tie_embeddings\": " << (c.tie_embeddings ? "true" : "false") << ", \"seq_len\": " << c.seq_len << ", \"steps\": " << c.steps
     << ", \"batch\": " << c.batch << ", \"lr\": " << c.lr << ", \"weight_decay\": " << c.weight_decay
     << ", \"grad_clip\": " << c.grad_clip << ", \"warmup\": " << c.warmup << ", \"schedule\": \""
     << json_escape(c.schedule) << "\", \"step_size\": " << c.step_size << ", \"gamma\": " << c.gamma
@@ -202,7 +202,7 @@ EvalResult evaluate(Tagger& model, const Task& task, const TrainConfig& c, std::
   for (std::int64_t first = 0; first < c.eval_sequences; first += c.batch, ++batches) {
     const std::int64_t n = std::min(c.batch, c.eval_sequences - first);
     const Tensors b = to_tensors(task.sample(n, length, seed, std::uint64_t(first)), device);
-    const Tensor logits = model->forward(b.tokens);
+    const Tensor logits = model->forward(b.tokens, b.positions);
     loss_sum += token_loss(logits, b.targets).item<double>();
     acc.add(logits, b.targets);
   }

@@ -3,19 +3,31 @@
 #include "host_copy.hpp"
 #include "kalmanscan/kla/error.hpp"
 #include "kalmanscan/kla/torch/trainer.hpp"
+#include "op_inputs.hpp"
 
 namespace kalmanscan::kla::nn {
 
 namespace {
 
-at::Tensor host_view(const std::vector<std::int64_t>& v, const Batch& b) {
-  return torch::from_blob(const_cast<std::int64_t*>(v.data()), {b.B, b.L}, torch::kLong);
+at::Tensor host_view(const std::vector<std::int64_t>& v, std::int64_t rows, std::int64_t cols) {
+  return torch::from_blob(const_cast<std::int64_t*>(v.data()), {rows, cols}, torch::kLong);
+}
+
+/// The host tensors of a batch: tokens [B, L], and targets [B, L] or, with asked positions,
+/// positions [B, Q] and their targets [B, Q].
+Tensors host_tensors(const Batch& b) {
+  const at::Tensor tokens = host_view(b.tokens, b.B, b.L), targets = host_view(b.targets, b.B, b.L);
+  if (b.asked.empty()) return {tokens, targets, {}};
+  const at::Tensor positions = host_view(b.asked, b.B, b.asked_per_sequence());
+  return {tokens, targets.gather(1, positions), positions};
 }
 
 }  // namespace
 
 Tensors to_tensors(const Batch& b, const torch::Device& device) {
-  return {detail::copy_to_device(host_view(b.tokens, b), device), detail::copy_to_device(host_view(b.targets, b), device)};
+  const Tensors host = host_tensors(b);
+  auto to_device = [&](const at::Tensor& t) { return t.defined() ? detail::copy_to_device(t, device) : t; };
+  return {to_device(host.tokens), to_device(host.targets), to_device(host.positions)};
 }
 
 TrainingStep::TrainingStep(Tagger& model, std::vector<at::Tensor> trainable, MultiTensorAdamW& optimizer,
@@ -29,38 +41,38 @@ TrainingStep::TrainingStep(Tagger& model, std::vector<at::Tensor> trainable, Mul
   if (graph_use != GraphUse::off) graph_ = std::make_unique<StepGraph>(device);
 }
 
-at::Tensor TrainingStep::device_step(const at::Tensor& tokens, const at::Tensor& targets, bool advance_optimizer) {
-  const at::Tensor logits = model_->forward(tokens);
-  const at::Tensor loss = token_loss(logits, targets);
+at::Tensor TrainingStep::device_step(const Tensors& batch, bool advance_optimizer) {
+  const at::Tensor logits = model_->forward(batch.tokens, batch.positions);
+  const at::Tensor loss = token_loss(logits, batch.targets);
   clear_grads(trainable_);
   loss.backward();
   if (grad_clip_ > 0) clip_grad_norm_without_sync(trainable_, grad_clip_);
   optimizer_.collect();
   if (advance_optimizer) optimizer_.advance();
   optimizer_.update();
-  window_accuracy_.add(logits.detach(), targets);
+  window_accuracy_.add(logits.detach(), batch.targets);
   return loss.detach();
 }
 
 at::Tensor TrainingStep::run(const Batch& batch) {
-  if (!graph_) {
-    const Tensors b = to_tensors(batch, device_);
-    return device_step(b.tokens, b.targets, /*advance_optimizer=*/true);
-  }
-  // Graph path: the batch goes into the same two tensors every step.
+  if (!graph_) return device_step(to_tensors(batch, device_), /*advance_optimizer=*/true);
+  // Graph path: the batch goes into the same tensors every step.
+  const Tensors host = host_tensors(batch);
   if (!static_batch_.tokens.defined()) {
-    const auto o = torch::TensorOptions(torch::kLong).device(device_);
-    static_batch_ = {torch::empty({batch.B, batch.L}, o), torch::empty({batch.B, batch.L}, o)};
+    auto like = [&](const at::Tensor& t) { return t.defined() ? torch::empty(t.sizes(), t.options().device(device_)) : t; };
+    static_batch_ = {like(host.tokens), like(host.targets), like(host.positions)};
   }
-  if (static_batch_.tokens.size(0) != batch.B || static_batch_.tokens.size(1) != batch.L)
-    throw Error("train: a CUDA-graph step needs batches of one shape: [" + std::to_string(static_batch_.tokens.size(0)) +
-                ", " + std::to_string(static_batch_.tokens.size(1)) + "], got [" + std::to_string(batch.B) + ", " +
-                std::to_string(batch.L) + "]");
-  detail::copy_from_host(host_view(batch.tokens, batch), static_batch_.tokens);
-  detail::copy_from_host(host_view(batch.targets, batch), static_batch_.targets);
+  if (!static_batch_.tokens.sizes().equals(host.tokens.sizes()) ||
+      !static_batch_.targets.sizes().equals(host.targets.sizes()))
+    throw Error("train: a CUDA-graph step needs batches of one shape: tokens " + detail::sizes_string(static_batch_.tokens) +
+                " and targets " + detail::sizes_string(static_batch_.targets) + ", got " + detail::sizes_string(host.tokens) + " and " +
+                detail::sizes_string(host.targets));
+  detail::copy_from_host(host.tokens, static_batch_.tokens);
+  detail::copy_from_host(host.targets, static_batch_.targets);
+  if (host.positions.defined()) detail::copy_from_host(host.positions, static_batch_.positions);
   if (!graph_->captured() && eager_steps_ >= graph_warmup_steps && fallback_reason_.empty()) {
     try {
-      graph_->capture([&] { static_loss_ = device_step(static_batch_.tokens, static_batch_.targets, false); });
+      graph_->capture([&] { static_loss_ = device_step(static_batch_, false); });
     } catch (const TrainError& e) {
       // Nothing of the captured step ran (no step count advanced, no state changed), so this step
       // and the rest can run eagerly: the next device_step drops the capture's gradients.
@@ -70,7 +82,7 @@ at::Tensor TrainingStep::run(const Batch& batch) {
   }
   if (!graph_->captured()) {
     ++eager_steps_;
-    return device_step(static_batch_.tokens, static_batch_.targets, /*advance_optimizer=*/true);
+    return device_step(static_batch_, /*advance_optimizer=*/true);
   }
   optimizer_.advance();
   graph_->replay();

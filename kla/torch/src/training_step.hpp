@@ -18,8 +18,11 @@
 
 namespace kalmanscan::kla::nn {
 
+/// A batch on the device. Where the batch asks at chosen positions (Batch::asked), `positions` holds
+/// them [B, Q] and `targets` only their targets [B, Q]; otherwise `positions` is undefined and
+/// `targets` is [B, L].
 struct Tensors {
-  at::Tensor tokens, targets;
+  at::Tensor tokens, targets, positions;
 };
 
 /// The batch on `device` (for CUDA copied asynchronously through page-locked memory).
@@ -56,7 +59,7 @@ class TrainingStep {
  private:
   /// The device work of a step on (tokens, targets); `advance_optimizer`: upload this step's
   /// AdamW coefficients (host work: a replay is preceded by optimizer.advance() instead).
-  at::Tensor device_step(const at::Tensor& tokens, const at::Tensor& targets, bool advance_optimizer);
+  at::Tensor device_step(const Tensors& batch, bool advance_optimizer);
 
   Tagger& model_;
   std::vector<at::Tensor> trainable_;

@@ -1,7 +1,8 @@
 // The token-tagging model of the training tasks: embedding, N pre-norm residual blocks
 //   x ← x + mixer(LayerNorm(x)),   x ← x + MLP(LayerNorm(x))   (MLP: D → 4D, GELU, 4D → D)
 // with the chosen mixer (mixers.hpp), a final LayerNorm and a linear head giving class logits at
-// every position.
+// every position. With tied embeddings (classes = vocab, as in Zoology's MQAR models) the head is
+// the embedding matrix itself, without a bias: logits = LayerNorm(x) · Eᵀ.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -24,6 +25,7 @@ struct ModelOptions {
   int64_t classes = 2;  ///< output classes per position
   int64_t blocks = 1;
   MixerOptions mixer;   ///< mixer.d_model is the model width
+  bool tie_embeddings = false;  ///< head = embedding matrix (needs classes == vocab)
   /// One line naming everything that fixes the parameter shapes (checked when loading a checkpoint).
   std::string to_string() const;
 };
@@ -46,8 +48,10 @@ TORCH_MODULE(Block);
 class TaggerImpl : public torch::nn::Module {
  public:
   explicit TaggerImpl(const ModelOptions& options);
-  /// tokens [B, L] (int64) → logits [B, L, classes]. Throws kla::Error for other ranks or dtypes.
-  at::Tensor forward(const at::Tensor& tokens);
+  /// tokens [B, L] (int64) → logits [B, L, classes]; with `positions` [B, Q] (int64, each in
+  /// 0 … L−1) only the logits there, [B, Q, classes] — the same values, the head computed at Q
+  /// positions instead of L. Throws kla::Error for other ranks, dtypes or shapes.
+  at::Tensor forward(const at::Tensor& tokens, const at::Tensor& positions = {});
   /// For every KLA (or near-linear) block, in order: (block index, its KlaTrace on these tokens).
   std::vector<std::pair<int64_t, KlaTrace>> kla_traces(const at::Tensor& tokens);
   const ModelOptions& options() const { return options_; }
@@ -58,7 +62,7 @@ class TaggerImpl : public torch::nn::Module {
   torch::nn::Embedding embed_{nullptr};
   std::vector<Block> blocks_;
   torch::nn::LayerNorm norm_{nullptr};
-  torch::nn::Linear head_{nullptr};
+  torch::nn::Linear head_{nullptr};  ///< null with tied embeddings
 };
 TORCH_MODULE(Tagger);
 

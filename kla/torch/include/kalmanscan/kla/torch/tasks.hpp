@@ -54,6 +54,11 @@ struct TaskOptions {
 struct Batch {
   std::int64_t B = 0, L = 0;
   std::vector<std::int64_t> tokens, targets;
+  /// Where every sequence asks the same number Q of questions (mqar): their positions, ascending
+  /// per sequence, row-major [B, Q]; every other target is `ignore`. Empty for tasks whose targets
+  /// are read at every position. Lets the model compute its head at the asked positions only.
+  std::vector<std::int64_t> asked;
+  std::int64_t asked_per_sequence() const { return B > 0 ? std::int64_t(asked.size()) / B : 0; }
 };
 
 class Task {

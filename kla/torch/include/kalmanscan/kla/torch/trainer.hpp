@@ -36,6 +36,7 @@ struct TrainConfig {
   std::string mixer = "kla";    ///< kla | gla | linear | attention
   std::int64_t blocks = 1, d_model = 64, heads = 1, state_size = 16, expand = 1;
   double p_init = 1.0;  ///< KLA: initial OU diffusion p (mixers.hpp, MixerOptions::p_init)
+  bool tie_embeddings = false;  ///< head = embedding matrix (model.hpp; tasks whose classes are their tokens)
   std::int64_t seq_len = 16, steps = 1000, batch = 64;
   double lr = 1e-3, weight_decay = 0.1, grad_clip = 1.0;
   std::int64_t warmup = 100;
