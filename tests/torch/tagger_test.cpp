@@ -20,6 +20,33 @@ namespace {
 
 using testing::rel_error;
 
+/// The loop model's logits (mixer_loops.hpp) with `model`'s weights on every row of tokens [B, L].
+at::Tensor loop_logits(Tagger& model, const ModelOptions& mo, const at::Tensor& tokens) {
+  const testing::Weights w(*model);
+  std::vector<testing::Sequence> expected;
+  for (int64_t b = 0; b < tokens.size(0); ++b) {
+    std::vector<int64_t> row(std::size_t(tokens.size(1)));
+    for (int64_t t = 0; t < tokens.size(1); ++t) row[std::size_t(t)] = tokens[b][t].item<int64_t>();
+    expected.push_back(testing::tagger_loop(w, mo, row));
+  }
+  return testing::stack(expected);
+}
+
+/// A small fp64 model: `vocab` tokens and classes, d_model 8, 2 heads, 3 slots.
+Tagger small_model(ModelOptions& mo, MixerKind kind, int64_t vocab, int64_t blocks, bool tied, uint64_t seed) {
+  mo.vocab = mo.classes = vocab;
+  mo.blocks = blocks;
+  mo.mixer.kind = kind;
+  mo.mixer.d_model = 8;
+  mo.mixer.heads = 2;
+  mo.mixer.state_size = 3;
+  mo.tie_embeddings = tied;
+  torch::manual_seed(seed);
+  Tagger model(mo);
+  model->to(torch::kDouble);
+  return model;
+}
+
 class TaggerLoop : public ::testing::TestWithParam<MixerKind> {};
 
 TEST_P(TaggerLoop, EqualsTheModelWrittenAsLoopsOverItsWeights) {
@@ -39,15 +66,7 @@ TEST_P(TaggerLoop, EqualsTheModelWrittenAsLoopsOverItsWeights) {
   const int64_t B = 2, L = 9;
   const auto tokens = torch::randint(0, mo.vocab, {B, L}, torch::kLong);
   torch::NoGradGuard no_grad;
-  const auto logits = model->forward(tokens);
-  const testing::Weights w(*model);
-  std::vector<testing::Sequence> expected;
-  for (int64_t b = 0; b < B; ++b) {
-    std::vector<int64_t> row(L);
-    for (int64_t t = 0; t < L; ++t) row[t] = tokens[b][t].item<int64_t>();
-    expected.push_back(testing::tagger_loop(w, mo, row));
-  }
-  EXPECT_LE(rel_error(logits, testing::stack(expected)), 1e-12);
+  EXPECT_LE(rel_error(model->forward(tokens), loop_logits(model, mo, tokens)), 1e-12);
 }
 
 INSTANTIATE_TEST_SUITE_P(Mixers, TaggerLoop,
@@ -58,26 +77,11 @@ INSTANTIATE_TEST_SUITE_P(Mixers, TaggerLoop,
 // against the loop model reading E for both; and there is no separate head parameter.
 TEST(Tagger, TiedEmbeddingsUseTheEmbeddingMatrixAsTheHead) {
   ModelOptions mo;
-  mo.vocab = mo.classes = 11;
-  mo.blocks = 1;
-  mo.mixer.kind = MixerKind::kla;
-  mo.mixer.d_model = 8;
-  mo.mixer.state_size = 3;
-  mo.tie_embeddings = true;
-  torch::manual_seed(5);
-  Tagger model(mo);
-  model->to(torch::kDouble);
+  Tagger model = small_model(mo, MixerKind::kla, 11, 1, /*tied=*/true, 5);
   for (const auto& p : model->named_parameters()) EXPECT_EQ(p.key().rfind("head", 0), std::string::npos) << p.key();
   const auto tokens = torch::randint(0, mo.vocab, {2, 6}, torch::kLong);
   torch::NoGradGuard no_grad;
-  const testing::Weights w(*model);
-  std::vector<testing::Sequence> expected;
-  for (int64_t b = 0; b < 2; ++b) {
-    std::vector<int64_t> row(6);
-    for (int64_t t = 0; t < 6; ++t) row[t] = tokens[b][t].item<int64_t>();
-    expected.push_back(testing::tagger_loop(w, mo, row));
-  }
-  EXPECT_LE(rel_error(model->forward(tokens), testing::stack(expected)), 1e-12);
+  EXPECT_LE(rel_error(model->forward(tokens), loop_logits(model, mo, tokens)), 1e-12);
   mo.classes = 5;
   EXPECT_THROW(Tagger{mo}, Error) << "tying needs classes = vocab";
 }
@@ -85,14 +89,7 @@ TEST(Tagger, TiedEmbeddingsUseTheEmbeddingMatrixAsTheHead) {
 // forward(tokens, positions) gives the logits of forward(tokens) at those positions, per sequence.
 TEST(Tagger, LogitsAtAskedPositionsAreThoseOfTheFullForward) {
   ModelOptions mo;
-  mo.vocab = mo.classes = 9;
-  mo.blocks = 2;
-  mo.mixer.kind = MixerKind::attention;
-  mo.mixer.d_model = 8;
-  mo.mixer.heads = 2;
-  torch::manual_seed(6);
-  Tagger model(mo);
-  model->to(torch::kDouble);
+  Tagger model = small_model(mo, MixerKind::attention, 9, 2, /*tied=*/false, 6);
   torch::NoGradGuard no_grad;
   const auto tokens = torch::randint(0, mo.vocab, {2, 7}, torch::kLong);
   const auto positions = torch::tensor(std::vector<int64_t>{0, 3, 6, 1, 2, 5}, torch::kLong).view({2, 3});
