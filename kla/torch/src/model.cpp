@@ -33,8 +33,8 @@ TaggerImpl::TaggerImpl(const ModelOptions& options) : options_(options) {
   if (options.vocab <= 0 || options.classes <= 0 || options.blocks < 0 || options.mixer.d_model <= 0)
     throw Error("Tagger: vocab, classes and d_model must be positive and blocks ≥ 0 (" + options.to_string() + ")");
   if (options.tie_embeddings && options.classes != options.vocab)
-    throw Error("Tagger: tied embeddings need classes = vocab, got " + std::to_string(options.classes) + " classes and " +
-                std::to_string(options.vocab) + " tokens");
+    throw Error("Tagger: tied embeddings need classes = vocab, got " + std::to_string(options.classes) +
+                " classes and " + std::to_string(options.vocab) + " tokens");
   const int64_t D = options.mixer.d_model;
   embed_ = register_module("embed", torch::nn::Embedding(options.vocab, D));
   // Tied: N(0, 0.02²) as Zoology's (GPT-2's) embeddings, so the first logits LayerNorm(x)·Eᵀ are

@@ -114,7 +114,9 @@ std::string config_json(const TrainConfig& c) {
   std::ostringstream s;
   s << "{\"task\": \"" << json_escape(c.task) << "\", \"mixer\": \"" << json_escape(c.mixer) << "\", \"blocks\": " << c.blocks
     << ", \"d_model\": " << c.d_model << ", \"heads\": " << c.heads << ", \"state_size\": " << c.state_size
-    << ", \"expand\": " << c.expand << ", \"p_init\": " << c.p_init << ", \"tie_embeddings\": " << (c.tie_embeddings ? "true" : "false") << ", \"seq_len\": " << c.seq_len << ", \"steps\": " << c.steps
+    << ", \"expand\": " << c.expand << ", \"p_init\": " << c.p_init
+    << ", \"tie_embeddings\": " << (c.tie_embeddings ? "true" : "false") << ", \"seq_len\": " << c.seq_len
+    << ", \"steps\": " << c.steps
     << ", \"batch\": " << c.batch << ", \"lr\": " << c.lr << ", \"weight_decay\": " << c.weight_decay
     << ", \"grad_clip\": " << c.grad_clip << ", \"warmup\": " << c.warmup << ", \"schedule\": \""
     << json_escape(c.schedule) << "\", \"step_size\": " << c.step_size << ", \"gamma\": " << c.gamma

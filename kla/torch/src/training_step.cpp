@@ -59,14 +59,16 @@ at::Tensor TrainingStep::run(const Batch& batch) {
   // Graph path: the batch goes into the same tensors every step.
   const Tensors host = host_tensors(batch);
   if (!static_batch_.tokens.defined()) {
-    auto like = [&](const at::Tensor& t) { return t.defined() ? torch::empty(t.sizes(), t.options().device(device_)) : t; };
+    auto like = [&](const at::Tensor& t) {
+      return t.defined() ? torch::empty(t.sizes(), t.options().device(device_)) : t;
+    };
     static_batch_ = {like(host.tokens), like(host.targets), like(host.positions)};
   }
   if (!static_batch_.tokens.sizes().equals(host.tokens.sizes()) ||
       !static_batch_.targets.sizes().equals(host.targets.sizes()))
-    throw Error("train: a CUDA-graph step needs batches of one shape: tokens " + detail::sizes_string(static_batch_.tokens) +
-                " and targets " + detail::sizes_string(static_batch_.targets) + ", got " + detail::sizes_string(host.tokens) + " and " +
-                detail::sizes_string(host.targets));
+    throw Error("train: a CUDA-graph step needs batches of one shape: tokens " +
+                detail::sizes_string(static_batch_.tokens) + " and targets " + detail::sizes_string(static_batch_.targets) +
+                ", got " + detail::sizes_string(host.tokens) + " and " + detail::sizes_string(host.targets));
   detail::copy_from_host(host.tokens, static_batch_.tokens);
   detail::copy_from_host(host.targets, static_batch_.targets);
   if (host.positions.defined()) detail::copy_from_host(host.positions, static_batch_.positions);
